@@ -1,0 +1,32 @@
+"""Occlusion: one square patch of zeros at a random position."""
+
+from dataclasses import dataclass
+
+import torch
+
+from attacks.base import ThreatModel
+from benchmark.registry import register_threat
+
+
+@dataclass(frozen=True)
+class OcclusionConfig:
+    size: int = 16  # px side of the black patch, as Jordao & Pedrini (2021) following Fawzi & Frossard (2016)
+
+
+@register_threat("occlusion")
+class Occlusion(ThreatModel):
+    """A ``size``×``size`` patch of zeros per image, fully inside it, top-left corner drawn uniformly
+    from a seeded generator (Jordao & Pedrini, ICCV-W 2021; Fawzi & Frossard 2016, arXiv:1607.05405)."""
+
+    paper = "Jordao & Pedrini 2021, On the Effect of Pruning on Adversarial Robustness, arXiv:2108.04890"
+    Config = OcclusionConfig
+
+    def perturb(self, model, x, y, generator):
+        n, _, h, w = x.shape
+        s = self.config.size
+        top = torch.randint(0, h - s + 1, (n, 1, 1), generator=generator, device=generator.device).to(x.device)
+        left = torch.randint(0, w - s + 1, (n, 1, 1), generator=generator, device=generator.device).to(x.device)
+        rows = torch.arange(h, device=x.device).view(1, h, 1)
+        cols = torch.arange(w, device=x.device).view(1, 1, w)
+        patch = (rows >= top) & (rows < top + s) & (cols >= left) & (cols < left + s)
+        return x.masked_fill(patch[:, None], 0.0)

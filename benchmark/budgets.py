@@ -1,0 +1,93 @@
+"""Declared training budgets: every defense under one budget gets the same architecture, data and schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One common training and evaluation budget.
+
+    Attributes:
+        name: the budget's name as the CLI takes it.
+        archs: architectures trained under this budget (one leaderboard per architecture).
+        epochs: training epochs of every defense (pruning fine-tunes on top, see ``prune_*``).
+        batch_size: images per SGD step.
+        lr: peak learning rate (one-cycle) or initial learning rate (multistep).
+        momentum: Nesterov momentum.
+        weight_decay: L2 penalty on every parameter.
+        schedule: ``"onecycle"`` (linear warm-up over ``warmup`` of training, then linear decay to 0,
+            Smith & Topin 2019) or ``"multistep"`` (÷10 at each of ``milestones``, He et al. 2016).
+        warmup: fraction of the steps spent warming up (one-cycle only).
+        milestones: fractions of the run at which multistep divides the learning rate by 10
+            (the paper's epochs 100 and 150 of 200 are 0.5 and 0.75), so fine-tuning runs scale too.
+        n_train / n_test: seeded subsets of the training / test images (``None``: all of them).
+        seeds: training seeds of a published run.
+        prune_iterations: pruning iterations (each removes a fraction and fine-tunes).
+        prune_finetune_epochs: fine-tuning epochs after each pruning iteration.
+        prune_images: clean training images used to score filters and layers.
+    """
+
+    name: str
+    archs: tuple[str, ...]
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"
+    warmup: float = 0.25
+    milestones: tuple[float, ...] = ()
+    n_train: int | None = None
+    n_test: int | None = None
+    seeds: tuple[int, ...] = (0,)
+    prune_iterations: int = 1
+    prune_finetune_epochs: int = 1
+    prune_images: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("onecycle", "multistep"):
+            raise ValueError(f"budget {self.name}: unknown schedule {self.schedule!r}")
+
+    def lr_at(self, step: int, steps_per_epoch: int, epochs: int | None = None) -> float:
+        """Learning rate at optimisation ``step`` of a run of ``epochs`` (default: the budget's)."""
+        epochs = epochs or self.epochs
+        total = max(1, steps_per_epoch * epochs)
+        t = step / total
+        if self.schedule == "multistep":
+            return self.lr * 0.1 ** sum(t >= m for m in self.milestones)
+        return self.lr * (t / self.warmup if t < self.warmup else max(0.0, (1 - t) / (1 - self.warmup)))
+
+    def describe(self) -> str:
+        """One line stating the budget, printed with every result."""
+        data = f"{self.n_train or 50000} train / {self.n_test or 10000} test images"
+        sched = (f"one-cycle (warm-up {self.warmup:.0%})" if self.schedule == "onecycle"
+                 else "lr ÷10 at " + ", ".join(f"epoch {round(m * self.epochs)}" for m in self.milestones))
+        return (f"budget `{self.name}`: {'/'.join(self.archs)}, {self.epochs} epochs, batch {self.batch_size}, "
+                f"SGD-Nesterov lr {self.lr} momentum {self.momentum} wd {self.weight_decay}, {sched}, {data}")
+
+
+BUDGETS: dict[str, Budget] = {
+    b.name: b
+    for b in (
+        # Seconds to a minute on 2 CPU cores: tests and first looks, numbers are not meaningful.
+        Budget("smoke", ("resnet20",), epochs=2, batch_size=128, lr=0.1, n_train=4096, n_test=512,
+               prune_iterations=1, prune_finetune_epochs=1, prune_images=256),
+        # ResNet-20 on all of CIFAR-10, sized for ~8 minutes of training on 2 CPU cores.
+        Budget("quick", ("resnet20",), epochs=12, batch_size=256, lr=0.4, weight_decay=5e-4,
+               seeds=(0, 1, 2), prune_iterations=2, prune_finetune_epochs=2, prune_images=2000),
+        # The paper's (Jordao & Pedrini 2021) schedule; GPU-sized.
+        Budget("paper", ("resnet56", "mobilenetv2"), epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4,
+               schedule="multistep", milestones=(0.5, 0.75), seeds=(0,), prune_iterations=5,
+               prune_finetune_epochs=20, prune_images=5000),
+    )
+}
+
+
+def get_budget(name: str, **overrides: object) -> Budget:
+    """A registered budget, optionally with fields replaced (``dataclasses.replace``)."""
+    if name not in BUDGETS:
+        raise ValueError(f"unknown budget {name!r}; available: {', '.join(BUDGETS)}")
+    return dataclasses.replace(BUDGETS[name], **overrides) if overrides else BUDGETS[name]

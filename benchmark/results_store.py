@@ -1,0 +1,148 @@
+"""The results store: one SQLite file per output directory, written by one process (the driver).
+
+Tables: ``runs`` (one row per defense × architecture × budget × seed: config, status, size, cost) and
+``results`` (one row per run × threat: accuracy, images, seconds, per-image outcomes). Every write is a
+transaction, so an interrupted run leaves only whole rows, and a re-run skips what is already there.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    defense TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    budget TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    config_hash TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    status TEXT NOT NULL,           -- 'running', 'done' or 'failed'
+    error TEXT,
+    info_json TEXT NOT NULL DEFAULT '{}',  -- params, FLOPs, training cost: numbers stay numbers
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_key TEXT NOT NULL REFERENCES runs(key),
+    threat TEXT NOT NULL,
+    accuracy REAL NOT NULL,         -- in [0, 1]
+    n INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    threat_config_json TEXT NOT NULL,
+    correct BLOB,                   -- np.packbits of the per-image outcome
+    PRIMARY KEY (run_key, threat)
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunKey:
+    defense: str
+    arch: str
+    budget: str
+    seed: int
+
+    def __str__(self) -> str:
+        return f"{self.defense}|{self.arch}|{self.budget}|{self.seed}"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.arch}-{self.budget}-s{self.seed}-{self.defense}"
+
+
+class ResultsStore:
+    """Read and write runs and results in ``path`` (created with its schema if absent)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_run(self, key: RunKey, config: dict[str, Any], config_hash: str, code_version: str) -> None:
+        """Record (or restart) a run; results of an earlier config under the same key are dropped."""
+        with self._db:
+            old = self._db.execute("SELECT config_hash FROM runs WHERE key=?", (str(key),)).fetchone()
+            if old and old[0] != config_hash:
+                self._db.execute("DELETE FROM results WHERE run_key=?", (str(key),))
+            self._db.execute(
+                "INSERT INTO runs (key, defense, arch, budget, seed, config_hash, config_json, code_version,"
+                " status, error, updated) VALUES (?,?,?,?,?,?,?,?, 'running', NULL, ?)"
+                " ON CONFLICT(key) DO UPDATE SET config_hash=excluded.config_hash,"
+                " config_json=excluded.config_json, code_version=excluded.code_version, status='running',"
+                " error=NULL, updated=excluded.updated",
+                (str(key), key.defense, key.arch, key.budget, key.seed, config_hash, json.dumps(config),
+                 code_version, time.time()),
+            )
+
+    def update_info(self, key: RunKey, **info: Any) -> None:
+        with self._db:
+            row = self._db.execute("SELECT info_json FROM runs WHERE key=?", (str(key),)).fetchone()
+            merged = {**json.loads(row[0]), **info} if row else info
+            self._db.execute("UPDATE runs SET info_json=?, updated=? WHERE key=?",
+                             (json.dumps(merged), time.time(), str(key)))
+
+    def finish_run(self, key: RunKey, error: str | None = None) -> None:
+        with self._db:
+            self._db.execute("UPDATE runs SET status=?, error=?, updated=? WHERE key=?",
+                             ("failed" if error else "done", error, time.time(), str(key)))
+
+    def add_result(self, key: RunKey, threat: str, accuracy: float, n: int, seconds: float,
+                   threat_config: dict[str, Any], correct: torch.Tensor | None = None) -> None:
+        blob = np.packbits(correct.numpy().astype(bool)).tobytes() if correct is not None else None
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)",
+                (str(key), threat, float(accuracy), int(n), float(seconds), json.dumps(threat_config), blob),
+            )
+
+    def run_status(self, key: RunKey) -> tuple[str, str] | None:
+        """(status, config_hash) of a run, or None."""
+        row = self._db.execute("SELECT status, config_hash FROM runs WHERE key=?", (str(key),)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def threats_done(self, key: RunKey, config_hash: str) -> dict[str, str]:
+        """Threat → threat-config JSON of results stored for ``key`` under ``config_hash``."""
+        rows = self._db.execute(
+            "SELECT r.threat, r.threat_config_json FROM results r JOIN runs u ON r.run_key = u.key"
+            " WHERE u.key=? AND u.config_hash=?", (str(key), config_hash)).fetchall()
+        return dict(rows)
+
+    def correct(self, key: RunKey, threat: str) -> np.ndarray | None:
+        row = self._db.execute("SELECT correct, n FROM results WHERE run_key=? AND threat=?",
+                               (str(key), threat)).fetchone()
+        if not row or row[0] is None:
+            return None
+        return np.unpackbits(np.frombuffer(row[0], dtype=np.uint8))[: row[1]].astype(bool)
+
+    def runs(self) -> pd.DataFrame:
+        df = pd.read_sql_query("SELECT * FROM runs ORDER BY key", self._db)
+        info = df.pop("info_json").map(json.loads)
+        return pd.concat([df, pd.DataFrame(list(info), index=df.index)], axis=1) if len(df) else df
+
+    def results(self) -> pd.DataFrame:
+        """One row per (defense, arch, budget, seed, threat) of finished runs."""
+        return pd.read_sql_query(
+            "SELECT u.defense, u.arch, u.budget, u.seed, r.threat, r.accuracy, r.n, r.seconds, u.config_hash,"
+            " u.code_version, u.info_json FROM results r JOIN runs u ON r.run_key = u.key"
+            " WHERE u.status = 'done' ORDER BY u.defense, u.arch, u.seed, r.threat", self._db)

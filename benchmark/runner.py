@@ -1,0 +1,184 @@
+"""The benchmark grid: for each architecture × seed × defense, train (or reuse), defend, evaluate, store.
+
+Nothing is lost: checkpoints are written atomically every epoch and results as soon as a threat is
+scored, so a re-run resumes an interrupted job and skips finished ones; a defense that fails is recorded
+with its error and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from attacks import SUITES
+from benchmark import checkpoint
+from benchmark.budgets import Budget
+from benchmark.data import Cifar10, load_cifar10, to_float
+from benchmark.evaluator import evaluate
+from benchmark.models import build_model, conform_to_state_dict, count_flops, count_params
+from benchmark.provenance import code_version, config_hash
+from benchmark.registry import DEFENSES, THREAT_MODELS
+from benchmark.results_store import ResultsStore, RunKey
+from benchmark.tables import render_leaderboard
+from benchmark.trainer import Precision, train
+from defenses.base import Defense, ModelContext
+
+log = logging.getLogger("defense_bench")
+EVAL_SEED = 0  # every model sees the same random threats (occlusion positions), so deltas are paired
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One invocation of the benchmark grid."""
+
+    budget: Budget
+    defenses: tuple[str, ...] = ("baseline", "cutout", "mixup", "cutmix")
+    threats: tuple[str, ...] = SUITES["paper"]
+    out: Path = Path("runs")
+    seeds: tuple[int, ...] | None = None  # None: the budget's seeds
+    progress: bool = True
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        return self.seeds if self.seeds is not None else self.budget.seeds
+
+
+def resolve_threats(spec: str) -> tuple[str, ...]:
+    """A suite name or a comma-separated list of threat names → threat names (validated)."""
+    names = SUITES.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
+    for n in names:
+        THREAT_MODELS.get(n)
+    return names
+
+
+def resolve_defenses(spec: str) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in spec.split(",") if s.strip())
+    for n in names:
+        DEFENSES.get(n)
+    return names
+
+
+class Job:
+    """One (defense, architecture, seed) cell of the grid under one budget."""
+
+    def __init__(self, cfg: RunConfig, defense: Defense, arch: str, seed: int, data: Cifar10):
+        self.cfg, self.defense, self.arch, self.seed, self.data = cfg, defense, arch, seed, data
+        self.key = RunKey(defense.name, arch, cfg.budget.name, seed)
+        self.config = {"budget": dataclasses.asdict(cfg.budget), "defense": defense.name,
+                       "defense_config": defense.config_dict(), "arch": arch, "seed": seed,
+                       "data": {"n_train": len(data.y_train), "n_test": len(data.y_test)}}
+        self.hash = config_hash(self.config)
+        self.ckpt_dir = cfg.out / "checkpoints"
+
+    @property
+    def final_ckpt(self) -> Path:
+        return self.ckpt_dir / f"{self.key.slug}-{self.hash[:8]}.pt"
+
+    def _train_ckpt(self) -> Path:
+        # Defenses that train like the baseline (pruning) share the baseline's trained network.
+        train_name = "baseline" if self.defense.trains_like_baseline else self.defense.name
+        train_cfg = {k: v for k, v in self.config.items() if k not in ("defense", "defense_config")}
+        train_cfg["train"] = train_name if self.defense.trains_like_baseline else [train_name,
+                                                                                   self.defense.config_dict()]
+        return self.ckpt_dir / f"{self.arch}-{self.cfg.budget.name}-s{self.seed}-{train_name}-train-" \
+                               f"{config_hash(train_cfg)[:8]}.pt"
+
+    def model(self, store: ResultsStore) -> nn.Module:
+        """The defended network: loaded from its final checkpoint, or trained and defended now."""
+        torch.manual_seed(self.seed)
+        model = build_model(self.arch)
+        if self.final_ckpt.is_file():
+            state = checkpoint.load(self.final_ckpt)
+            conform_to_state_dict(model, state["model"])
+            model.load_state_dict(state["model"])
+            return model.eval()
+        initial = copy.deepcopy(model.state_dict())
+        params0, flops0 = count_params(model), count_flops(model)
+        b, precision = self.cfg.budget, Precision.auto()
+        rep = train(model, self.data.x_train, self.data.y_train, self.defense, b, self.seed,
+                    ckpt_path=self._train_ckpt(), precision=precision, progress=self.cfg.progress,
+                    desc=f"{self.key.slug}")
+        seconds = rep.seconds
+
+        def finetune(m: nn.Module, epochs: int, tag: str) -> nn.Module:
+            nonlocal seconds
+            r = train(m, self.data.x_train, self.data.y_train, DEFENSES.create("baseline"), b, self.seed,
+                      epochs=epochs, ckpt_path=self.ckpt_dir / f"{self.key.slug}-{self.hash[:8]}-{tag}.pt",
+                      precision=precision, progress=self.cfg.progress, desc=f"{self.key.slug} {tag}")
+            seconds += r.seconds
+            return m
+
+        g = torch.Generator().manual_seed(self.seed)
+        pick = torch.randperm(len(self.data.y_train), generator=g)[: b.prune_images]
+        ctx = ModelContext(train=finetune, images=to_float(self.data.x_train[pick]),
+                           labels=self.data.y_train[pick], epochs=b.epochs, iterations=b.prune_iterations,
+                           finetune_epochs=b.prune_finetune_epochs, seed=self.seed, initial_state=initial)
+        model = self.defense.transform_model(model, ctx).eval()
+        model = model.float().to(memory_format=torch.contiguous_format).cpu()
+        store.update_info(self.key, params=count_params(model), flops=count_flops(model), params_parent=params0,
+                          flops_parent=flops0, train_seconds=seconds, train_precision=rep.precision,
+                          train_epochs=b.epochs)
+        checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash},
+                               self.final_ckpt)
+        return model
+
+    def run(self, store: ResultsStore) -> None:
+        threats = [THREAT_MODELS.create(t) for t in self.cfg.threats]
+        status = store.run_status(self.key)
+        done = store.threats_done(self.key, self.hash) if status else {}
+        todo = [t for t in threats if done.get(t.name) != json.dumps(t.config_dict())]
+        if status and status[0] == "done" and status[1] == self.hash and not todo:
+            log.info("%s: finished earlier, reused", self.key.slug)
+            return
+        store.start_run(self.key, self.config, self.hash, code_version())
+        try:
+            model = self.model(store)
+            x, y = self.data.x_test, self.data.y_test
+            res = evaluate(model, todo, x, y, seed=EVAL_SEED, progress=self.cfg.progress)
+            for t in todo:
+                r = res[t.name]
+                store.add_result(self.key, t.name, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct)
+            store.finish_run(self.key)
+        except Exception as e:  # one failing defense must not stop the grid
+            log.error("%s failed: %s", self.key.slug, e)
+            log.debug("%s", traceback.format_exc())
+            store.finish_run(self.key, error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
+
+
+def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = None) -> Path:
+    """Run the grid of ``cfg`` and write ``cfg.out/LEADERBOARD.md``; returns its path."""
+    t0 = time.perf_counter()
+    data = data or load_cifar10(data_path)
+    b = cfg.budget
+    if b.n_train or b.n_test:
+        data = data.subset(b.n_train, b.n_test, seed=0)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    defenses = [DEFENSES.create(d) for d in cfg.defenses]
+    with ResultsStore(cfg.out / "results.sqlite") as store:
+        for arch in b.archs:
+            for seed in cfg.run_seeds:
+                for d in defenses:
+                    Job(cfg, d, arch, seed, data).run(store)
+        path = write_leaderboard(cfg.out, store, list(cfg.threats))
+    log.info("grid finished in %.1f s; leaderboard: %s", time.perf_counter() - t0, path)
+    return path
+
+
+def write_leaderboard(out: Path, store: ResultsStore, threats: list[str] | None = None) -> Path:
+    runs = store.runs()
+    failed = runs[runs["status"] == "failed"] if len(runs) else None
+    text = render_leaderboard(store.results(), runs, threats, failed)
+    path = out / "LEADERBOARD.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,120 @@
+"""Leaderboard tables rendered from stored results (pandas + tabulate), in the paper's signed format.
+
+Table 4 of Jordao & Pedrini (ICCV-W 2021): one row per defense; accuracy per threat; Robustness = mean
+accuracy delta vs the baseline over the non-clean threats; Generalization = clean-accuracy delta;
+Average = mean of the two. Deltas are percentage points, signed as the paper: "(+) 1.58", "(-) 0.60".
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from benchmark.budgets import BUDGETS
+
+THREAT_TITLES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack"}
+
+
+def signed(delta: float) -> str:
+    """A percentage-point delta in the paper's format: ``(+) 1.58``, ``(-) 0.60``; NaN → ``–``."""
+    if delta is None or (isinstance(delta, float) and math.isnan(delta)):
+        return "–"
+    return f"({'-' if delta < 0 else '+'}) {abs(delta):.2f}"
+
+
+def percent(acc: float) -> str:
+    return "–" if acc is None or math.isnan(acc) else f"{100 * acc:.2f}"
+
+
+def millions(x: float | None) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x / 1e6:.2f} M"
+
+
+def threat_title(name: str) -> str:
+    return THREAT_TITLES.get(name, name.replace("-", " ").title())
+
+
+def defense_deltas(results: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
+    """Mean accuracy per (defense, threat) over seeds and the delta vs the baseline, paired by seed.
+
+    ``results`` has columns defense, seed, threat, accuracy (one architecture and budget). Returns
+    columns defense, threat, accuracy, delta (percentage points; NaN without a baseline on that seed).
+    """
+    acc = results.pivot_table(index=["defense", "seed"], columns="threat", values="accuracy")
+    out = []
+    base = acc.xs(baseline, level="defense") if baseline in acc.index.get_level_values("defense") else None
+    for defense, frame in acc.groupby(level="defense", sort=False):
+        frame = frame.droplevel("defense")
+        for threat in frame.columns:
+            a = frame[threat].dropna()
+            d = math.nan
+            if base is not None and threat in base.columns:
+                paired = (a - base[threat]).dropna()
+                d = 100 * paired.mean() if len(paired) else math.nan
+            out.append({"defense": defense, "threat": threat, "accuracy": a.mean(), "delta": d})
+    return pd.DataFrame(out)
+
+
+def table4(results: pd.DataFrame, threats: list[str], info: dict[str, dict] | None = None,
+           baseline: str = "baseline") -> str:
+    """Markdown Table 4 for one architecture and budget.
+
+    Args:
+        results: rows of defense, seed, threat, accuracy.
+        threats: column order; ``clean`` is the generalisation column, the others are robustness.
+        info: per defense, optional ``params`` and ``flops`` (numbers) shown as columns.
+    """
+    info = info or {}
+    d = defense_deltas(results, baseline)
+    acc = d.pivot(index="defense", columns="threat", values="accuracy")
+    delta = d.pivot(index="defense", columns="threat", values="delta")
+    threats = [t for t in threats if t in acc.columns]
+    attacks = [t for t in threats if t != "clean"]
+    rows = []
+    for defense in acc.index:
+        rob = delta.loc[defense, attacks].mean() if attacks else math.nan
+        gen = delta.loc[defense, "clean"] if "clean" in delta.columns else math.nan
+        is_base = defense == baseline
+        row = {"Defense": defense}
+        row.update({threat_title(t): percent(acc.loc[defense, t]) for t in threats})
+        row["Robustness"] = "–" if is_base else signed(rob)
+        row["Generalization"] = "–" if is_base else signed(gen)
+        row["Average"] = "–" if is_base else signed((rob + gen) / 2)
+        row["Params"] = millions(info.get(defense, {}).get("params"))
+        row["FLOPs"] = millions(info.get(defense, {}).get("flops"))
+        row["_sort"] = (0 if is_base else 1, -((rob + gen) / 2) if not math.isnan(rob + gen) else math.inf, defense)
+        rows.append(row)
+    rows.sort(key=lambda r: r.pop("_sort"))
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def header(arch: str, budget: str, seeds: list[int]) -> str:
+    b = BUDGETS.get(budget)
+    plural = "s" if len(seeds) != 1 else ""
+    line = f"Architecture **{arch}**, budget **{budget}**, seed{plural} {', '.join(map(str, sorted(seeds)))}."
+    return line + (f"\n\n{b.describe()}." if b else "")
+
+
+def render_leaderboard(results: pd.DataFrame, runs: pd.DataFrame, threats: list[str] | None = None,
+                       failed: pd.DataFrame | None = None) -> str:
+    """The whole LEADERBOARD.md: one Table 4 per (architecture, budget), then failed runs if any."""
+    parts = ["# defense-bench leaderboard", "",
+             "Accuracies in %, mean over seeds. Deltas are percentage points vs the baseline trained under the "
+             "same budget, paired by seed: Robustness = mean delta over the non-clean threats, Generalization = "
+             "clean delta, Average = their mean (Jordao & Pedrini, ICCV-W 2021, Table 4).", ""]
+    if results.empty:
+        parts.append("_No finished runs yet._")
+    for (arch, budget), frame in results.groupby(["arch", "budget"], sort=True):
+        order = threats or list(dict.fromkeys(["clean", *sorted(frame["threat"].unique())]))
+        info = {}
+        sel = runs[(runs["arch"] == arch) & (runs["budget"] == budget)] if len(runs) else runs
+        for defense, rf in sel.groupby("defense") if len(sel) else []:
+            info[defense] = {k: rf[k].mean() for k in ("params", "flops") if k in rf and rf[k].notna().any()}
+        parts += [f"## Table 4 — {arch}, {budget}", "", header(arch, budget, sorted(frame["seed"].unique())), "",
+                  table4(frame, order, info), ""]
+    if failed is not None and len(failed):
+        parts += ["## Failed runs", ""]
+        parts += [f"- `{r.key}`: {r.error}" for r in failed.itertuples()]
+        parts.append("")
+    return "\n".join(parts)

@@ -1,0 +1,104 @@
+"""The ``Defense`` interface: every defense is one subclass overriding one hook.
+
+Data defenses (Cutout, MixUp, CutMix, Stylized, Shape-Texture) override :meth:`Defense.transform_batch`;
+pruning overrides :meth:`Defense.transform_model`. Both default to the identity, which is the baseline.
+A defense never imports the trainer: one that must train (pruning's fine-tuning) calls the ``train``
+callable the harness hands it in a :class:`ModelContext`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    """A defense without parameters."""
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What the harness gives :meth:`Defense.transform_model`.
+
+    Attributes:
+        train: ``train(model, epochs, tag)`` fine-tunes ``model`` on clean training images under the
+            budget's optimiser and schedule and returns it; ``tag`` names its checkpoint.
+        images: clean training images in [0, 1] (N, 3, 32, 32) for scoring filters and layers.
+        labels: their labels (N,).
+        epochs: the budget's training epochs of an unpruned network.
+        iterations: pruning iterations declared by the budget.
+        finetune_epochs: fine-tuning epochs after each iteration, declared by the budget.
+        seed: the run's seed.
+        initial_state: the parent network's weights at initialisation (for lottery-ticket rewinding).
+    """
+
+    train: Callable[[nn.Module, int, str], nn.Module]
+    images: torch.Tensor
+    labels: torch.Tensor
+    epochs: int
+    iterations: int
+    finetune_epochs: int
+    seed: int
+    initial_state: dict[str, torch.Tensor] | None = None
+
+
+class Defense(abc.ABC):  # noqa: B024 - abstract by convention: the identity hooks are the baseline
+    """A training-time defense. Subclasses set ``paper`` and, if they take parameters, ``Config``.
+
+    ``name`` is set by the registry decorator.
+    """
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    Config: ClassVar[type] = NoConfig
+
+    def __init__(self, config: Any = None):
+        self.config = config if config is not None else self.Config()
+        if not isinstance(self.config, self.Config):
+            raise TypeError(f"{self.name}: config must be {self.Config.__name__}, got {type(self.config).__name__}")
+
+    def transform_batch(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training batch in [0, 1] and int labels → (batch, target).
+
+        The target is int labels or (N, 10) class probabilities; the trainer applies plain
+        cross-entropy to either. Random draws use ``generator`` so runs are reproducible.
+        """
+        return x, y
+
+    def transform_model(self, model: nn.Module, ctx: ModelContext) -> nn.Module:
+        """The trained network → the defended network (e.g. pruned and fine-tuned)."""
+        return model
+
+    @property
+    def trains_like_baseline(self) -> bool:
+        """True when training is the baseline's, so the baseline's trained network can be reused."""
+        return type(self).transform_batch is Defense.transform_batch
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    def describe(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in self.config_dict().items())
+        return f"{self.name}({params})"
+
+
+def one_hot(y: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Int labels → float one-hot targets (soft targets pass through unchanged)."""
+    return y if y.is_floating_point() else nn.functional.one_hot(y, num_classes).float()
+
+
+def numpy_rng(generator: torch.Generator):
+    """A NumPy generator seeded from ``generator`` (torch has no seeded Beta sampler)."""
+    import numpy as np
+
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    return np.random.default_rng(seed)

@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError, register_defense
+from defenses.base import Defense
+from defenses.cutmix import CutMix, CutMixConfig
+from defenses.cutout import Cutout
+from defenses.mixup import MixUp
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def coded_batch(n=10):
+    """Image i is the constant (i + 1) / 20 and has label i: mixed pixels reveal their sources."""
+    x = ((torch.arange(n, dtype=torch.float32) + 1) / 20).view(n, 1, 1, 1).expand(n, 3, 32, 32).clone()
+    return x, torch.arange(n)
+
+
+def check_defense(defense: Defense) -> None:
+    """Conformance of any defense's batch hook: shape, range, valid targets, seeded."""
+    x, y = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    xa, ta = defense.transform_batch(x, y, gen(1))
+    xb, tb = defense.transform_batch(x, y, gen(1))
+    assert torch.equal(xa, xb) and torch.equal(ta, tb), "not reproducible from the generator"
+    assert xa.shape[1:] == x.shape[1:] and xa.dtype == x.dtype
+    assert xa.min() >= 0 and xa.max() <= 1
+    assert len(ta) == len(xa)
+    if ta.is_floating_point():
+        assert ta.shape == (len(xa), 10) and torch.allclose(ta.sum(1), torch.ones(len(xa)))
+        assert (ta >= 0).all()
+    else:
+        assert ta.dtype == torch.long and ((0 <= ta) & (ta < 10)).all()
+
+
+@pytest.mark.parametrize("name", DEFENSES.names())
+def test_every_registered_defense_conforms(name):
+    check_defense(DEFENSES.create(name))
+
+
+def test_unknown_defense_lists_registered_names():
+    with pytest.raises(RegistryError) as e:
+        DEFENSES.get("nope")
+    msg = str(e.value)
+    assert msg.startswith("unknown defense 'nope'; available: ") and "baseline" in msg and "cutmix" in msg
+    with pytest.raises(RegistryError, match="unknown threat model 'pgdd'"):
+        THREAT_MODELS.get("pgdd")
+
+
+def test_duplicate_and_wrong_base_registrations_raise():
+    with pytest.raises(RegistryError, match="already registered"):
+        @register_defense("cutout")
+        class Other(Defense):
+            pass
+    with pytest.raises(RegistryError, match="not a subclass of Defense"):
+        register_defense("plain")(object)
+    assert DEFENSES.get("cutout") is Cutout
+
+
+def test_mixup_mixes_images_and_labels_with_one_lambda():
+    x, y = coded_batch()  # label i == index i, so the target row names the partner
+    xm, t = MixUp().transform_batch(x, y, gen(3))
+    assert torch.allclose(t.sum(1), torch.ones(10))
+    lam = t.diagonal()
+    moved = lam < 1
+    assert moved.any() and torch.allclose(lam[moved], lam[moved][0].expand(int(moved.sum())))  # one λ
+    for i in range(10):
+        j = int((t[i] - torch.eye(10)[i] * 2).argmax()) if moved[i] else i
+        assert torch.allclose(xm[i], lam[i] * x[i] + (1 - lam[i]) * x[j], atol=1e-6)
+
+
+def test_mixup_with_lambda_one_returns_its_input(monkeypatch):
+    import defenses.mixup as m
+
+    class One:
+        def beta(self, a, b):
+            return 1.0
+
+    monkeypatch.setattr(m, "numpy_rng", lambda g: One())
+    x, y = coded_batch()
+    xm, t = MixUp().transform_batch(x, y, gen())
+    assert torch.equal(xm, x) and torch.equal(t, torch.eye(10))
+
+
+def test_cutmix_lambda_equals_unmasked_area():
+    x, y = coded_batch()
+    for seed in range(10):
+        xm, t = CutMix(CutMixConfig(prob=1.0)).transform_batch(x, y, gen(seed))
+        assert torch.allclose(t.sum(1), torch.ones(10))
+        for i in range(10):
+            own = (xm[i, 0] == x[i, 0, 0, 0]).float().mean()
+            if t[i, i] < 1:  # partner is another image
+                assert t[i, i].item() == pytest.approx(own.item(), abs=1e-6)
+
+
+def test_cutmix_probability_zero_is_identity():
+    x, y = coded_batch()
+    xm, t = CutMix(CutMixConfig(prob=0.0)).transform_batch(x, y, gen())
+    assert torch.equal(xm, x) and torch.equal(t, y)
+
+
+def test_cutout_makes_one_clipped_square_hole_of_zeros():
+    x = torch.ones(500, 3, 32, 32)
+    out, y = Cutout().transform_batch(x, torch.zeros(500, dtype=torch.long), gen())
+    zero = out[:, 0] == 0
+    area = zero.sum((1, 2))
+    rows, cols = zero.any(2).sum(1), zero.any(1).sum(1)
+    assert torch.equal(area, rows * cols)  # a rectangle
+    assert rows.max() == 16 and cols.max() == 16 and (area == 256).any()
+    assert (area < 256).any()  # clipped at the borders (centre uniform over the image)
+    assert (area > 0).all()

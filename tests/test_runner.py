@@ -1,0 +1,109 @@
+import dataclasses
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from benchmark.registry import DEFENSES, register_defense
+from benchmark.results_store import ResultsStore
+from benchmark.runner import RunConfig, resolve_threats, run
+from defenses.base import Defense
+
+
+@pytest.fixture()
+def exploding_defense():
+    @register_defense("test-explodes")
+    class Explodes(Defense):
+        def transform_batch(self, x, y, generator):
+            raise RuntimeError("boom in transform_batch")
+
+    yield "test-explodes"
+    DEFENSES.unregister("test-explodes")
+
+
+def test_grid_survives_a_failing_defense_and_reuses_finished_runs(cifar, tiny_budget, tmp_path,
+                                                                    exploding_defense):
+    cfg = RunConfig(budget=tiny_budget, defenses=("baseline", exploding_defense, "cutout"),
+                    out=tmp_path, seeds=(0,), progress=False)
+    path = run(cfg, data=cifar)
+    md = path.read_text()
+    assert "| baseline" in md and "| cutout" in md
+    assert "test-explodes" in md and "RuntimeError: boom in transform_batch" in md
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        runs = store.runs().set_index("defense")
+        first = store.results()
+    assert runs.loc["baseline", "status"] == "done" and runs.loc["test-explodes", "status"] == "failed"
+    assert runs.loc["baseline", "params"] == 272474
+    assert set(first.threat) == {"clean", "fgsm", "occlusion", "semantic"} and (first.n == 256).all()
+    # A second run trains nothing and changes nothing that was finished.
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()}
+    run(dataclasses.replace(cfg, defenses=("baseline", "cutout")), data=cifar)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()} == mtimes
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        pd.testing.assert_frame_equal(store.results(), first)
+
+
+def test_baseline_network_is_shared_by_defenses_that_train_like_it(cifar, tiny_budget, tmp_path):
+    """An identity-training defense reuses the baseline's trained network (no second training)."""
+    @register_defense("test-identity")
+    class Identity(Defense):
+        pass
+
+    try:
+        cfg = RunConfig(budget=tiny_budget, defenses=("baseline", "test-identity"), out=tmp_path, seeds=(0,),
+                        progress=False)
+        run(cfg, data=cifar)
+        train_ckpts = list((tmp_path / "checkpoints").glob("*-train-*.pt"))
+        assert len(train_ckpts) == 1 and "baseline" in train_ckpts[0].name
+        with ResultsStore(tmp_path / "results.sqlite") as store:
+            r = store.results().pivot_table(index="threat", columns="defense", values="accuracy")
+        assert (r["baseline"] == r["test-identity"]).all()
+    finally:
+        DEFENSES.unregister("test-identity")
+
+
+def test_threat_specs():
+    assert resolve_threats("paper") == ("clean", "fgsm", "occlusion", "semantic")
+    assert resolve_threats("clean, fgsm") == ("clean", "fgsm")
+    with pytest.raises(ValueError, match="unknown threat model 'nope'"):
+        resolve_threats("clean,nope")
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.npz"
+    import numpy as np
+
+    np.savez(bad, x_train=np.zeros((2, 32, 32), np.uint8))
+    r = cli("run", "--budget", "smoke", "--defenses", "baseline", "--data", str(bad), "--out", str(tmp_path))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "missing key(s)" in r.stderr
+    r = cli("run", "--defenses", "baseline,nope", "--out", str(tmp_path))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "defense-bench: error: unknown defense 'nope'; available: " + ", ".join(DEFENSES.names()))
+    r = cli("leaderboard", "--out", str(tmp_path / "empty"))
+    assert r.returncode == 2 and "no results store" in r.stderr
+
+
+def test_cli_list_names_everything():
+    r = cli("list")
+    assert r.returncode == 0
+    for name in ("baseline", "cutout", "mixup", "cutmix", "clean", "fgsm", "occlusion", "semantic", "smoke",
+                 "quick", "paper"):
+        assert name in r.stdout
+
+
+@pytest.mark.slow
+def test_smoke_budget_end_to_end_from_the_cli(cifar_path, tmp_path):
+    r = cli("run", "--budget", "smoke", "--defenses", "baseline,cutout,mixup,cutmix", "--data", str(cifar_path),
+            "--out", str(tmp_path), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "LEADERBOARD.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| Defense")]
+    names = [row.split("|")[1].strip() for row in rows]
+    assert names[0] == "baseline" and sorted(names) == ["baseline", "cutmix", "cutout", "mixup"]
+    r2 = cli("leaderboard", "--out", str(tmp_path))
+    assert r2.returncode == 0 and (tmp_path / "LEADERBOARD.md").read_text() == md
