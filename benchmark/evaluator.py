@@ -53,7 +53,7 @@ def evaluate(
             correct = []
             t0 = time.perf_counter()
             batches = range(0, len(x_test), batch_size)
-            for i in tqdm(batches, desc=f"eval {threat.name}", disable=not progress, leave=False):
+            for i in tqdm(batches, desc=f"eval {threat.label}", disable=not progress, leave=False):
                 x = to_float(x_test[i:i + batch_size].to(device))
                 y = y_test[i:i + batch_size].to(device)
                 with torch.enable_grad() if threat.needs_gradients else torch.no_grad():
@@ -61,7 +61,7 @@ def evaluate(
                 with torch.no_grad():
                     correct.append((model(x_adv.detach()).argmax(1) == y).cpu())
             c = torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
-            results[threat.name] = ThreatResult(threat.name, c.float().mean().item() if len(c) else float("nan"),
+            results[threat.label] = ThreatResult(threat.label, c.float().mean().item() if len(c) else float("nan"),
                                                 len(c), time.perf_counter() - t0, c)
     finally:
         for p in model.parameters():

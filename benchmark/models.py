@@ -1,7 +1,7 @@
 """CIFAR networks: ResNet-20/56 (He et al. 2016) and MobileNetV2 (Sandler et al. 2018), 10 classes.
 
 Every model takes images in [0, 1] and normalises inside itself (RobustBench convention), so attacks
-only ever see [0, 1] tensors. Each model also says what pruning may touch (``prunable_convs`` and
+only ever see [0, 1] tensors. Each model also says what pruning may touch (``prunable_layers`` and
 ``removable_blocks``), so pruning asks the model rather than hard-coding layer names.
 """
 
@@ -84,9 +84,10 @@ class CifarResNet(nn.Module):
     def stages(self) -> list[nn.Sequential]:
         return [self.layer1, self.layer2, self.layer3]
 
-    def prunable_convs(self) -> list[nn.Conv2d]:
-        """First convolution of every residual block (as in Jordao & Pedrini's code)."""
-        return [b.conv1 for s in self.stages() for b in s if isinstance(b, BasicBlock)]
+    def prunable_layers(self) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+        """(conv, its batch norm) for the first convolution of every residual block (a ReLU follows);
+        Jordao & Pedrini prune these, so residual additions keep their widths."""
+        return [(b.conv1, b.bn1) for s in self.stages() for b in s if isinstance(b, BasicBlock)]
 
     def removable_blocks(self) -> list[tuple[int, int]]:
         """(stage, index) of blocks whose input and output shapes match (identity shortcut)."""
@@ -154,9 +155,10 @@ class CifarMobileNetV2(nn.Module):
     def stages(self) -> list[nn.Sequential]:
         return list(self.layers)
 
-    def prunable_convs(self) -> list[nn.Conv2d]:
-        """The 1×1 expansion convolution of every inverted-residual block (as in the authors' code)."""
-        return [b.conv1 for s in self.stages() for b in s if isinstance(b, InvertedResidual)]
+    def prunable_layers(self) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+        """(conv, its batch norm) for the 1×1 expansion convolution of every inverted-residual block
+        (a ReLU follows), as in the authors' code."""
+        return [(b.conv1, b.bn1) for s in self.stages() for b in s if isinstance(b, InvertedResidual)]
 
     def removable_blocks(self) -> list[tuple[int, int]]:
         return [
@@ -202,6 +204,24 @@ def count_flops(model: nn.Module, input_size: tuple[int, ...] = (1, 3, 32, 32)) 
         model(torch.zeros(input_size, device=p.device, dtype=p.dtype))
     model.train(was_training)
     return int(counter.get_total_flops())
+
+
+@torch.no_grad()
+def cpu_latency_ms(model: nn.Module, repeats: int = 30) -> float:
+    """Median CPU inference time of one 32×32 image (batch 1, fp32, eval mode), in milliseconds."""
+    import copy
+    import time
+
+    m = copy.deepcopy(model).float().cpu().eval()
+    x = torch.rand(1, 3, 32, 32)
+    for _ in range(5):
+        m(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        m(x)
+        times.append(time.perf_counter() - t0)
+    return 1000 * sorted(times)[len(times) // 2]
 
 
 def remove_block(model: nn.Module, stage: int, index: int) -> None:

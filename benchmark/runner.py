@@ -20,14 +20,15 @@ import torch
 from torch import nn
 
 from attacks import SUITES
-from benchmark import checkpoint
+from benchmark import checkpoint, specs
 from benchmark.budgets import Budget
 from benchmark.data import Cifar10, load_cifar10, to_float
 from benchmark.evaluator import evaluate
-from benchmark.models import build_model, conform_to_state_dict, count_flops, count_params
+from benchmark.models import build_model, conform_to_state_dict, count_flops, count_params, cpu_latency_ms
 from benchmark.provenance import code_version, config_hash
 from benchmark.registry import DEFENSES, THREAT_MODELS
 from benchmark.results_store import ResultsStore, RunKey
+from benchmark.specs import split_specs
 from benchmark.tables import render_leaderboard
 from benchmark.trainer import Precision, train
 from defenses.base import Defense, ModelContext
@@ -52,18 +53,19 @@ class RunConfig:
         return self.seeds if self.seeds is not None else self.budget.seeds
 
 
-def resolve_threats(spec: str) -> tuple[str, ...]:
-    """A suite name or a comma-separated list of threat names → threat names (validated)."""
-    names = SUITES.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
+def resolve_threats(text: str) -> tuple[str, ...]:
+    """A suite name or a comma-separated list of threat specs → threat specs (validated)."""
+    names = SUITES.get(text.strip()) or tuple(split_specs(text))
     for n in names:
-        THREAT_MODELS.get(n)
+        specs.build(THREAT_MODELS, n)
     return names
 
 
-def resolve_defenses(spec: str) -> tuple[str, ...]:
-    names = tuple(s.strip() for s in spec.split(",") if s.strip())
+def resolve_defenses(text: str) -> tuple[str, ...]:
+    """A comma-separated list of defense specs, e.g. ``baseline,prune-filters(criterion=l1)`` (validated)."""
+    names = tuple(split_specs(text))
     for n in names:
-        DEFENSES.get(n)
+        specs.build(DEFENSES, n)
     return names
 
 
@@ -72,7 +74,7 @@ class Job:
 
     def __init__(self, cfg: RunConfig, defense: Defense, arch: str, seed: int, data: Cifar10):
         self.cfg, self.defense, self.arch, self.seed, self.data = cfg, defense, arch, seed, data
-        self.key = RunKey(defense.name, arch, cfg.budget.name, seed)
+        self.key = RunKey(defense.label, arch, cfg.budget.name, seed)
         self.config = {"budget": dataclasses.asdict(cfg.budget), "defense": defense.name,
                        "defense_config": defense.config_dict(), "arch": arch, "seed": seed,
                        "data": {"n_train": len(data.y_train), "n_test": len(data.y_test)}}
@@ -85,7 +87,7 @@ class Job:
 
     def _train_ckpt(self) -> Path:
         # Defenses that train like the baseline (pruning) share the baseline's trained network.
-        train_name = "baseline" if self.defense.trains_like_baseline else self.defense.name
+        train_name = "baseline" if self.defense.trains_like_baseline else self.defense.label
         train_cfg = {k: v for k, v in self.config.items() if k not in ("defense", "defense_config")}
         train_cfg["train"] = train_name if self.defense.trains_like_baseline else [train_name,
                                                                                    self.defense.config_dict()]
@@ -102,7 +104,7 @@ class Job:
             model.load_state_dict(state["model"])
             return model.eval()
         initial = copy.deepcopy(model.state_dict())
-        params0, flops0 = count_params(model), count_flops(model)
+        params0, flops0, latency0 = count_params(model), count_flops(model), cpu_latency_ms(model)
         b, precision = self.cfg.budget, Precision.auto()
         rep = train(model, self.data.x_train, self.data.y_train, self.defense, b, self.seed,
                     ckpt_path=self._train_ckpt(), precision=precision, progress=self.cfg.progress,
@@ -124,18 +126,19 @@ class Job:
                            finetune_epochs=b.prune_finetune_epochs, seed=self.seed, initial_state=initial)
         model = self.defense.transform_model(model, ctx).eval()
         model = model.float().to(memory_format=torch.contiguous_format).cpu()
-        store.update_info(self.key, params=count_params(model), flops=count_flops(model), params_parent=params0,
-                          flops_parent=flops0, train_seconds=seconds, train_precision=rep.precision,
+        store.update_info(self.key, params=count_params(model), flops=count_flops(model),
+                          latency_ms=cpu_latency_ms(model), params_parent=params0, flops_parent=flops0,
+                          latency_ms_parent=latency0, train_seconds=seconds, train_precision=rep.precision,
                           train_epochs=b.epochs)
         checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash},
                                self.final_ckpt)
         return model
 
     def run(self, store: ResultsStore) -> None:
-        threats = [THREAT_MODELS.create(t) for t in self.cfg.threats]
+        threats = [specs.build(THREAT_MODELS, t) for t in self.cfg.threats]
         status = store.run_status(self.key)
         done = store.threats_done(self.key, self.hash) if status else {}
-        todo = [t for t in threats if done.get(t.name) != json.dumps(t.config_dict())]
+        todo = [t for t in threats if done.get(t.label) != json.dumps(t.config_dict())]
         if status and status[0] == "done" and status[1] == self.hash and not todo:
             log.info("%s: finished earlier, reused", self.key.slug)
             return
@@ -145,8 +148,8 @@ class Job:
             x, y = self.data.x_test, self.data.y_test
             res = evaluate(model, todo, x, y, seed=EVAL_SEED, progress=self.cfg.progress)
             for t in todo:
-                r = res[t.name]
-                store.add_result(self.key, t.name, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct)
+                r = res[t.label]
+                store.add_result(self.key, t.label, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct)
             store.finish_run(self.key)
         except Exception as e:  # one failing defense must not stop the grid
             log.error("%s failed: %s", self.key.slug, e)
@@ -162,7 +165,7 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
     if b.n_train or b.n_test:
         data = data.subset(b.n_train, b.n_test, seed=0)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    defenses = [DEFENSES.create(d) for d in cfg.defenses]
+    defenses = [specs.build(DEFENSES, d) for d in cfg.defenses]
     with ResultsStore(cfg.out / "results.sqlite") as store:
         for arch in b.archs:
             for seed in cfg.run_seeds:

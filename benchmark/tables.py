@@ -20,7 +20,8 @@ def signed(delta: float) -> str:
     """A percentage-point delta in the paper's format: ``(+) 1.58``, ``(-) 0.60``; NaN → ``–``."""
     if delta is None or (isinstance(delta, float) and math.isnan(delta)):
         return "–"
-    return f"({'-' if delta < 0 else '+'}) {abs(delta):.2f}"
+    shown = round(delta, 2) + 0.0  # + 0.0 turns -0.0 into 0.0: a delta that rounds to zero is "(+) 0.00"
+    return f"({'-' if shown < 0 else '+'}) {abs(shown):.2f}"
 
 
 def percent(acc: float) -> str:
@@ -63,7 +64,7 @@ def table4(results: pd.DataFrame, threats: list[str], info: dict[str, dict] | No
     Args:
         results: rows of defense, seed, threat, accuracy.
         threats: column order; ``clean`` is the generalisation column, the others are robustness.
-        info: per defense, optional ``params`` and ``flops`` (numbers) shown as columns.
+        info: per defense, optional ``params``, ``flops`` and ``latency_ms`` (numbers) shown as columns.
     """
     info = info or {}
     d = defense_deltas(results, baseline)
@@ -83,6 +84,9 @@ def table4(results: pd.DataFrame, threats: list[str], info: dict[str, dict] | No
         row["Average"] = "–" if is_base else signed((rob + gen) / 2)
         row["Params"] = millions(info.get(defense, {}).get("params"))
         row["FLOPs"] = millions(info.get(defense, {}).get("flops"))
+        if any("latency_ms" in v for v in info.values()):
+            ms = info.get(defense, {}).get("latency_ms")
+            row["CPU ms/img"] = "–" if ms is None else f"{ms:.2f}"
         row["_sort"] = (0 if is_base else 1, -((rob + gen) / 2) if not math.isnan(rob + gen) else math.inf, defense)
         rows.append(row)
     rows.sort(key=lambda r: r.pop("_sort"))
@@ -110,11 +114,68 @@ def render_leaderboard(results: pd.DataFrame, runs: pd.DataFrame, threats: list[
         info = {}
         sel = runs[(runs["arch"] == arch) & (runs["budget"] == budget)] if len(runs) else runs
         for defense, rf in sel.groupby("defense") if len(sel) else []:
-            info[defense] = {k: rf[k].mean() for k in ("params", "flops") if k in rf and rf[k].notna().any()}
+            info[defense] = {k: rf[k].mean() for k in ("params", "flops", "latency_ms")
+                             if k in rf and rf[k].notna().any()}
         parts += [f"## Table 4 — {arch}, {budget}", "", header(arch, budget, sorted(frame["seed"].unique())), "",
                   table4(frame, order, info), ""]
+        parts += pruning_tables(frame, order)
     if failed is not None and len(failed):
         parts += ["## Failed runs", ""]
         parts += [f"- `{r.key}`: {r.error}" for r in failed.itertuples()]
         parts.append("")
     return "\n".join(parts)
+
+
+def delta_table(results: pd.DataFrame, rows: list[tuple[str, str]], threats: list[str],
+                first_column: str, baseline: str = "baseline") -> str | None:
+    """Markdown table of accuracy deltas vs the baseline per threat and their average over all threats.
+
+    ``rows`` pairs a row title with the defense label whose results it shows; rows without results are
+    left out, and None is returned when no row has results (the table is then omitted).
+    """
+    d = defense_deltas(results, baseline)
+    delta = d.pivot(index="defense", columns="threat", values="delta") if len(d) else pd.DataFrame()
+    threats = [t for t in threats if t in delta.columns]
+    out = []
+    for title, label in rows:
+        if label not in delta.index or label == baseline:
+            continue
+        vals = [delta.loc[label, t] for t in threats]
+        row = {first_column: title, **{threat_title(t): signed(v) for t, v in zip(threats, vals, strict=True)}}
+        row["Average"] = signed(sum(vals) / len(vals)) if vals else "–"
+        out.append(row)
+    return pd.DataFrame(out).to_markdown(index=False, disable_numparse=True) if out else None
+
+
+STRUCTURES = (("Filters", "prune-filters"), ("Layers", "prune-layers"), ("Filters+Layers", "prune-both"))
+ADJUSTMENT_ROWS = (("Fine-tuning", "fine-tune"), ("Scratch-E", "scratch-e"), ("Scratch-B", "scratch-b"),
+                   ("Winning ticket", "w-ticket"))
+CRITERION_ROWS = (("ℓ1-norm", "l1"), ("Expected ABS", "expected-abs"), ("HRank", "hrank"), ("KL", "kl"),
+                  ("PLS", "pls"))
+
+
+def _with(name: str, **params: str) -> str:
+    """The label of ``name`` with non-default ``params`` (defaults are dropped, as Defense.label does)."""
+    from benchmark import specs
+    from benchmark.registry import DEFENSES
+
+    inner = ",".join(f"{k}={v}" for k, v in params.items())
+    return specs.build(DEFENSES, f"{name}({inner})" if inner else name).label
+
+
+def pruning_tables(results: pd.DataFrame, threats: list[str]) -> list[str]:
+    """The paper's Tables 1–3 (structure, adjustment, criterion) for one architecture and budget."""
+    parts = []
+    t1 = delta_table(results, [(t, n) for t, n in STRUCTURES], threats, "Structure")
+    if t1:
+        parts += ["**Table 1 — pruned structure** (deltas vs the unpruned baseline; Average over all columns)",
+                  "", t1, ""]
+    rows = [(f"{s} · {a}", _with(n, adjustment=code)) for s, n in STRUCTURES for a, code in ADJUSTMENT_ROWS]
+    t2 = delta_table(results, rows, threats, "Structure · adjustment")
+    if t2:
+        parts += ["**Table 2 — adjustment after pruning**", "", t2, ""]
+    rows = [(f"{s} · {c}", _with(n, criterion=code)) for s, n in STRUCTURES[::2] for c, code in CRITERION_ROWS]
+    t3 = delta_table(results, rows, threats, "Structure · criterion")
+    if t3:
+        parts += ["**Table 3 — filter criterion**", "", t3, ""]
+    return parts

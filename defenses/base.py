@@ -9,18 +9,13 @@ callable the harness hands it in a :class:`ModelContext`.
 from __future__ import annotations
 
 import abc
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class NoConfig:
-    """A defense without parameters."""
+from benchmark.component import Configurable
 
 
 @dataclass(frozen=True)
@@ -49,20 +44,9 @@ class ModelContext:
     initial_state: dict[str, torch.Tensor] | None = None
 
 
-class Defense(abc.ABC):  # noqa: B024 - abstract by convention: the identity hooks are the baseline
-    """A training-time defense. Subclasses set ``paper`` and, if they take parameters, ``Config``.
-
-    ``name`` is set by the registry decorator.
-    """
-
-    name: ClassVar[str] = ""
-    paper: ClassVar[str] = ""
-    Config: ClassVar[type] = NoConfig
-
-    def __init__(self, config: Any = None):
-        self.config = config if config is not None else self.Config()
-        if not isinstance(self.config, self.Config):
-            raise TypeError(f"{self.name}: config must be {self.Config.__name__}, got {type(self.config).__name__}")
+class Defense(Configurable, abc.ABC):  # noqa: B024 - the identity hooks are the baseline
+    """A training-time defense. Subclasses set ``paper`` and, if they take parameters, ``Config``
+    (a frozen dataclass); ``name`` is set by the registry decorator."""
 
     def transform_batch(
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
@@ -82,13 +66,6 @@ class Defense(abc.ABC):  # noqa: B024 - abstract by convention: the identity hoo
     def trains_like_baseline(self) -> bool:
         """True when training is the baseline's, so the baseline's trained network can be reused."""
         return type(self).transform_batch is Defense.transform_batch
-
-    def config_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.config)
-
-    def describe(self) -> str:
-        params = ", ".join(f"{k}={v}" for k, v in self.config_dict().items())
-        return f"{self.name}({params})"
 
 
 def one_hot(y: torch.Tensor, num_classes: int = 10) -> torch.Tensor:

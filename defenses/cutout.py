@@ -31,6 +31,6 @@ class Cutout(Defense):
         rows = torch.arange(h, device=x.device).view(1, h, 1)
         cols = torch.arange(w, device=x.device).view(1, 1, w)
         half = self.config.size // 2
-        hole = (rows >= cy - half) & (rows < cy + self.config.size - half)
-        hole &= (cols >= cx - half) & (cols < cx + self.config.size - half)
+        in_rows = (rows >= cy - half) & (rows < cy + self.config.size - half)
+        hole = in_rows & (cols >= cx - half) & (cols < cx + self.config.size - half)
         return x.masked_fill(hole[:, None], 0.0), y

@@ -65,7 +65,7 @@ class Linear(nn.Module):
 
 @pytest.fixture(scope="session")
 def trained_linear(cifar) -> Linear:
-    """A logistic regression fitted on 5k real training images (about 40% clean test accuracy)."""
+    """A logistic regression fitted on 5k real training images (about 28% clean test accuracy)."""
     from benchmark.data import to_float
 
     torch.manual_seed(0)

@@ -59,12 +59,10 @@ def test_paper_suite_is_registered():
 
 def test_fgsm_eps0_equals_clean_and_accuracy_never_rises_with_eps(cifar, trained_linear):
     x, y = cifar.x_test[:1000], cifar.y_test[:1000]
-    threats = [THREAT_MODELS.create("clean")] + [FGSM(FGSMConfig(e / 255)) for e in (0, 1, 2, 4, 8)]
-    for t, e in zip(threats[1:], (0, 1, 2, 4, 8), strict=True):
-        t.name = f"fgsm{e}"
-    res = evaluate(trained_linear, threats, x, y, progress=False)
-    acc = [res[f"fgsm{e}"].accuracy for e in (0, 1, 2, 4, 8)]
-    assert res["clean"].accuracy > 0.3  # the model learned something
+    fgsms = [FGSM(FGSMConfig(e / 255)) for e in (0, 1, 2, 4, 8)]
+    res = evaluate(trained_linear, [THREAT_MODELS.create("clean"), *fgsms], x, y, progress=False)
+    acc = [res[t.label].accuracy for t in fgsms]
+    assert res["clean"].accuracy > 0.25  # the model learned something (chance is 0.1)
     assert acc[0] == res["clean"].accuracy
     assert all(a >= b for a, b in zip(acc, acc[1:], strict=False))
     assert acc[-1] < 0.05  # a linear model has no defense against 8/255

@@ -30,10 +30,10 @@ def test_unknown_architecture_lists_valid_ones():
 
 def test_architecture_knowledge_for_pruning():
     r20 = build_model("resnet20")
-    assert len(r20.prunable_convs()) == 9
+    assert len(r20.prunable_layers()) == 9
     assert r20.removable_blocks() == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]
     mb = build_model("mobilenetv2")
-    assert len(mb.prunable_convs()) == 17
+    assert len(mb.prunable_layers()) == 17
     assert len(mb.removable_blocks()) == 10
 
 

@@ -1,0 +1,202 @@
+"""Structured pruning defenses: remove filters, residual blocks, or both (Jordao & Pedrini, ICCV-W 2021).
+
+The question of Jordao & Pedrini (*On the Effect of Pruning on Adversarial Robustness*, arXiv:2108.04890):
+is a network pruned **using only clean images** more robust than its unpruned parent? So pruning here
+never sees adversarial, occluded or corrupted images: scores come from clean training images, and
+fine-tuning is the baseline's clean training. Filters are removed physically (torch-pruning's
+DependencyGraph keeps coupled layers consistent), so parameters and FLOPs really drop.
+
+Each pruning iteration removes filters or blocks and then fine-tunes; the adjustments of Table 2 decide
+what happens to the final architecture's weights:
+
+* ``fine-tune``: keep the surviving weights (fine-tuned after every iteration);
+* ``scratch-e``: random re-initialisation, trained as long as the unpruned network (Liu et al. 2019,
+  *Rethinking the Value of Network Pruning*, arXiv:1810.05270);
+* ``scratch-b``: the same with epochs × FLOPs(unpruned) / FLOPs(pruned), rounded to the nearest epoch, so
+  training compute matches the unpruned network's (Liu et al. 2019);
+* ``w-ticket``: surviving weights rewound to their values at initialisation, then retrained as long as
+  the unpruned network (Frankle & Carbin 2019, *The Lottery Ticket Hypothesis*, arXiv:1803.03635).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from benchmark.models import count_flops, remove_block
+from benchmark.registry import register_defense
+from defenses import pls
+from defenses.base import Defense, ModelContext
+from defenses.pruning_criteria import CRITERIA, collect, select_filters
+
+ADJUSTMENTS = ("fine-tune", "scratch-e", "scratch-b", "w-ticket")
+PAPER = "Jordao & Pedrini 2021, On the Effect of Pruning on Adversarial Robustness, arXiv:2108.04890"
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    criterion: str = "pls"  # filter criterion, see defenses/pruning_criteria.py
+    fraction: float = 0.1  # filters removed per layer per iteration (globally for pls): the authors' 10%
+    blocks_per_iteration: int = 1  # residual blocks removed per layer-pruning iteration
+    adjustment: str = "fine-tune"  # one of ADJUSTMENTS
+
+    def __post_init__(self) -> None:
+        CRITERIA.get(self.criterion)
+        if self.adjustment not in ADJUSTMENTS:
+            raise ValueError(f"unknown adjustment {self.adjustment!r}; available: {', '.join(ADJUSTMENTS)}")
+        if not 0 <= self.fraction < 1:
+            raise ValueError(f"fraction must be in [0, 1), got {self.fraction}")
+
+
+# A pruning step, replayable on another copy of the same network: ("filters", [idxs per prunable layer])
+# or ("block", (stage, index)).
+Step = tuple[str, object]
+
+
+def prune_filters(model: nn.Module, remove: list[list[int]]) -> None:
+    """Physically remove output filters ``remove[k]`` of the k-th prunable layer (and what depends on them)."""
+    layers = model.prunable_layers()
+    p = next(model.parameters())
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, 3, 32, 32, device=p.device))
+    for (conv, _), idxs in zip(layers, remove, strict=True):
+        if idxs:
+            group = graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=list(idxs))
+            group.prune()
+
+
+def block_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict[tuple[int, int], float]:
+    """Discriminative gain of each removable block: R²(PLS on its output) − R²(PLS on its input).
+
+    Jordao, Lie & Schwartz (IEEE JSTSP 2020) rank layers by the discriminative power of their PLS
+    projection of clean-image features (average pooled). The mean VIP over a layer carries no
+    information (Σ VIP² equals the number of features), so each block is scored by how much the PLS fit
+    quality of predicting the labels rises from its input to its output: a residual block that adds
+    little discriminative information is removed first.
+    """
+    blocks = model.removable_blocks()
+    stages = model.stages()
+    feats_in: dict[tuple[int, int], list[torch.Tensor]] = {b: [] for b in blocks}
+    feats_out: dict[tuple[int, int], list[torch.Tensor]] = {b: [] for b in blocks}
+    hooks = []
+    for b in blocks:
+        module = stages[b[0]][b[1]]
+
+        def hook(m, i, o, b=b):
+            feats_in[b].append(i[0].float().mean((2, 3)).cpu())
+            feats_out[b].append(o.float().mean((2, 3)).cpu())
+
+        hooks.append(module.register_forward_hook(hook))
+    try:
+        collect(model, [], images, lambda a: a)
+    finally:
+        for h in hooks:
+            h.remove()
+    y = labels.numpy()
+    return {b: pls.fit_quality(torch.cat(feats_out[b]).numpy(), y) - pls.fit_quality(torch.cat(feats_in[b]).numpy(), y)
+            for b in blocks}
+
+
+def removable(model: nn.Module) -> list[tuple[int, int]]:
+    """Removable blocks, keeping at least one block in every stage."""
+    stages = model.stages()
+    alive = [sum(not isinstance(b, nn.Identity) for b in s) for s in stages]
+    return [(i, j) for i, j in model.removable_blocks() if alive[i] > 1]
+
+
+def reinitialise(model: nn.Module, seed: int) -> None:
+    """Fresh random weights for a (pruned) architecture, initialised as the constructors do."""
+    torch.manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.BatchNorm2d, nn.Linear)):
+            m.reset_parameters()
+
+
+class Pruning(Defense):
+    """Iterative structured pruning of the trained baseline network, then an adjustment (module doc)."""
+
+    paper = PAPER
+    Config = PruneConfig
+    structure: ClassVar[str] = "filters"  # "filters", "layers" or "both"
+
+    def transform_model(self, model: nn.Module, ctx: ModelContext) -> nn.Module:
+        cfg = self.config
+        parent = copy.deepcopy(model)
+        flops0 = count_flops(model)
+        coin = random.Random(ctx.seed)  # prune-both: one seeded coin per iteration
+        steps: list[Step] = []
+        for it in range(ctx.iterations):
+            kind = self.structure if self.structure != "both" else coin.choice(("filters", "layers"))
+            if kind == "layers" and not removable(model):
+                kind = "filters"  # every stage is down to one block
+            step = self._prune_step(model, kind, ctx)
+            steps.append(step)
+            apply_step(model, step)
+            if cfg.adjustment == "fine-tune" or it < ctx.iterations - 1:
+                model = ctx.train(model, ctx.finetune_epochs, f"prune{it}")
+        if cfg.adjustment == "fine-tune":
+            return model
+        if cfg.adjustment == "w-ticket":
+            parent.load_state_dict(ctx.initial_state)
+            for step in steps:
+                apply_step(parent, step)
+            model = parent
+            epochs = ctx.epochs
+        else:
+            reinitialise(model, ctx.seed)
+            epochs = ctx.epochs
+            if cfg.adjustment == "scratch-b":
+                epochs = scratch_b_epochs(ctx.epochs, flops0, count_flops(model))
+        return ctx.train(model, epochs, cfg.adjustment)
+
+    def _prune_step(self, model: nn.Module, kind: str, ctx: ModelContext) -> Step:
+        if kind == "filters":
+            criterion = CRITERIA.create(self.config.criterion)
+            scores = criterion.scores(model, model.prunable_layers(), ctx.images, ctx.labels)
+            return ("filters", select_filters(scores, self.config.fraction, criterion.global_threshold))
+        scores = block_scores(model, ctx.images, ctx.labels)
+        candidates = removable(model)
+        worst = min(candidates, key=lambda b: (scores[b], b))
+        return ("block", worst)
+
+
+def apply_step(model: nn.Module, step: Step) -> None:
+    kind, what = step
+    if kind == "filters":
+        prune_filters(model, what)
+    else:
+        remove_block(model, *what)
+
+
+def scratch_b_epochs(epochs: int, flops_unpruned: float, flops_pruned: float) -> int:
+    """Scratch-B epochs: ``epochs × FLOPs(unpruned) / FLOPs(pruned)``, rounded to the nearest integer."""
+    return max(1, round(epochs * flops_unpruned / flops_pruned))
+
+
+@register_defense("prune-filters")
+class PruneFilters(Pruning):
+    """Iterative filter pruning (default criterion ``pls``, 10% per iteration) — Jordao & Pedrini 2021."""
+
+    structure = "filters"
+
+
+@register_defense("prune-layers")
+class PruneLayers(Pruning):
+    """Iterative residual-block pruning scored by PLS discriminative gain — Jordao & Pedrini 2021."""
+
+    structure = "layers"
+
+
+@register_defense("prune-both")
+class PruneBoth(Pruning):
+    """Each iteration removes filters or one block, chosen by a coin seeded with the run's seed
+    (as the authors' multi-structure code alternates structures) — Jordao & Pedrini 2021."""
+
+    structure = "both"

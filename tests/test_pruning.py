@@ -1,0 +1,201 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from benchmark.models import build_model, count_flops, count_params
+from benchmark.registry import DEFENSES
+from benchmark.specs import build
+from defenses import pls
+from defenses.base import ModelContext
+from defenses.pruning import (
+    PruneConfig,
+    PruneFilters,
+    PruneLayers,
+    apply_step,
+    block_scores,
+    prune_filters,
+    removable,
+    scratch_b_epochs,
+)
+from defenses.pruning_criteria import CRITERIA, select_filters
+
+
+def fake_ctx(images, labels, iterations=1, record=None, initial=None, epochs=3):
+    def train(model, epochs, tag):
+        if record is not None:
+            record.append((tag, epochs, copy.deepcopy(model.state_dict())))
+        return model
+
+    return ModelContext(train=train, images=images, labels=labels, epochs=epochs, iterations=iterations,
+                        finetune_epochs=1, seed=0, initial_state=initial)
+
+
+def test_vip_squares_sum_to_the_number_of_features():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 37))
+    y = rng.integers(0, 10, 200)
+    v = pls.vip(x, y)
+    assert v.shape == (37,) and np.isclose((v**2).sum(), 37)
+
+
+def test_pls_and_l1_rank_the_label_carrying_filters_highest():
+    """Synthetic: a 1-layer net whose filters 0-3 see a label-dependent channel, the rest pure noise."""
+    torch.manual_seed(0)
+    n = 400
+    labels = torch.randint(0, 10, (n,))
+    images = torch.rand(n, 3, 8, 8) * 0.1
+    images[:, 0] += (labels.float() / 10).view(n, 1, 1)  # channel 0 encodes the label
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 12, 1, bias=False), nn.BatchNorm2d(12)
+            with torch.no_grad():
+                self.conv.weight.zero_()
+                self.conv.weight[:4, 0] = 1.0  # informative filters read channel 0 (planted large weights)
+                self.conv.weight[4:, 1:] = 0.01 * torch.randn(8, 2, 1, 1)  # the rest read noise channels
+            self.fc = nn.Linear(12, 10)
+
+        def prunable_layers(self):
+            return [(self.conv, self.bn)]
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))
+
+    net = Net().eval()
+    for name in ("pls", "l1"):
+        s = CRITERIA.create(name).scores(net, net.prunable_layers(), images, labels)[0]
+        assert set(torch.argsort(s, descending=True)[:4].tolist()) == {0, 1, 2, 3}, name
+
+
+@pytest.mark.parametrize("criterion", ["l1", "expected-abs", "hrank", "kl", "pls"])
+def test_every_criterion_scores_every_filter(cifar, criterion):
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    layers = model.prunable_layers()
+    from benchmark.data import to_float
+
+    scores = CRITERIA.create(criterion).scores(model, layers, to_float(cifar.x_train[:64]), cifar.y_train[:64])
+    assert [len(s) for s in scores] == [conv.out_channels for conv, _ in layers]
+    assert all(torch.isfinite(s).all() for s in scores)
+
+
+def test_select_filters_per_layer_and_global():
+    scores = [torch.tensor([5.0, 1.0, 3.0, 4.0, 2.0, 6.0, 7.0, 8.0, 9.0, 10.0]), torch.tensor([0.1, 0.2])]
+    assert select_filters(scores, 0.2, global_threshold=False) == [[1, 4], []]
+    # global: the int(0.25 * 12) = 3 lowest overall are 0.1, 0.2 and 1.0, but layer 2 keeps one filter,
+    # so the third removal goes to the next lowest, 2.0
+    assert select_filters(scores, 0.25, global_threshold=True) == [[1, 4], [0]]
+
+
+def test_pruned_resnet20_is_smaller_and_still_trains(cifar):
+    torch.manual_seed(0)
+    model = build_model("resnet20")
+    p0, f0 = count_params(model), count_flops(model)
+    prune_filters(model, [list(range(0, conv.out_channels, 2)) for conv, _ in model.prunable_layers()])
+    assert count_params(model) < p0 and count_flops(model) < f0
+    assert [conv.out_channels for conv, _ in model.prunable_layers()] == [8] * 3 + [16] * 3 + [32] * 3
+    x = torch.rand(4, 3, 32, 32, requires_grad=True)
+    out = model.train()(x)
+    assert out.shape == (4, 10)
+    out.sum().backward()
+    assert x.grad is not None and all(p.grad is not None for p in model.parameters())
+
+
+def test_prune_filters_defense_removes_the_requested_fraction(cifar):
+    from benchmark.data import to_float
+
+    torch.manual_seed(0)
+    model = build_model("resnet20")
+    before = [conv.out_channels for conv, _ in model.prunable_layers()]
+    d = build(DEFENSES, "prune-filters(criterion=l1)")
+    rec = []
+    out = d.transform_model(model, fake_ctx(to_float(cifar.x_train[:64]), cifar.y_train[:64], record=rec))
+    after = [conv.out_channels for conv, _ in out.prunable_layers()]
+    assert after == [c - int(0.1 * c) for c in before]
+    assert [r[0] for r in rec] == ["prune0"]
+    assert d.label == "prune-filters(criterion=l1)"
+
+
+def test_layer_pruning_removes_exactly_the_lowest_scoring_block(cifar):
+    from benchmark.data import to_float
+
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    images, labels = to_float(cifar.x_train[:200]), cifar.y_train[:200]
+    scores = block_scores(model, images, labels)
+    worst = min(removable(model), key=lambda b: (scores[b], b))
+    x = torch.rand(2, 3, 32, 32)
+    out = PruneLayers().transform_model(model, fake_ctx(images, labels))
+    blocks = [(i, j) for i, s in enumerate(out.stages()) for j, b in enumerate(s) if isinstance(b, nn.Identity)]
+    assert blocks == [worst]
+    assert out.eval()(x).shape == (2, 10)
+
+
+def test_layer_pruning_keeps_one_block_per_stage():
+    model = build_model("resnet20")
+    for _ in range(6):
+        i, j = removable(model)[0]
+        apply_step(model, ("block", (i, j)))
+    assert removable(model) == []
+    assert all(any(not isinstance(b, nn.Identity) for b in s) for s in model.stages())
+
+
+def test_w_ticket_weights_equal_the_initial_ones_before_retraining(cifar):
+    from benchmark.data import to_float
+
+    torch.manual_seed(0)
+    model = build_model("resnet20")
+    initial = copy.deepcopy(model.state_dict())
+    with torch.no_grad():  # "training" moves every weight away from its initial value
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    rec = []
+    d = PruneFilters(PruneConfig(criterion="l1", adjustment="w-ticket"))
+    out = d.transform_model(model, fake_ctx(to_float(cifar.x_train[:64]), cifar.y_train[:64], record=rec,
+                                            initial=initial, epochs=7))
+    tag, epochs, state = rec[-1]
+    assert tag == "w-ticket" and epochs == 7
+    # Every surviving weight equals the initial weight at the surviving index.
+    kept = [c.weight.shape[0] for c, _ in out.prunable_layers()]
+    assert kept == [15] * 3 + [29] * 3 + [58] * 3
+    for name, w in state.items():
+        w0 = initial[name]
+        if w.shape == w0.shape:
+            assert torch.equal(w, w0), name
+    surviving_rows = state["layer1.0.conv1.weight"]
+    assert all(any(torch.equal(r, r0) for r0 in initial["layer1.0.conv1.weight"]) for r in surviving_rows)
+
+
+def test_scratch_b_epochs_follow_the_flops_ratio():
+    assert scratch_b_epochs(12, 82e6, 41e6) == 24
+    assert scratch_b_epochs(12, 82e6, 70e6) == 14  # 14.06 rounds to 14
+    assert scratch_b_epochs(200, 100.0, 100.0) == 200
+
+
+def test_scratch_e_reinitialises_and_trains_as_long_as_the_parent(cifar):
+    from benchmark.data import to_float
+
+    torch.manual_seed(0)
+    model = build_model("resnet20")
+    rec = []
+    trained = copy.deepcopy(model.state_dict())
+    d = PruneFilters(PruneConfig(criterion="l1", adjustment="scratch-e"))
+    d.transform_model(model, fake_ctx(to_float(cifar.x_train[:64]), cifar.y_train[:64], record=rec, epochs=9))
+    tag, epochs, state = rec[-1]
+    assert tag == "scratch-e" and epochs == 9
+    assert not torch.equal(state["conv1.weight"], trained["conv1.weight"])
+
+
+def test_bad_pruning_config_is_one_line():
+    from benchmark.registry import RegistryError
+
+    with pytest.raises(RegistryError, match="unknown adjustment 'nope'"):
+        build(DEFENSES, "prune-filters(adjustment=nope)")
+    with pytest.raises(RegistryError, match="unknown pruning criterion 'x'"):
+        build(DEFENSES, "prune-filters(criterion=x)")
+    with pytest.raises(RegistryError, match="unknown parameter 'size'"):
+        build(DEFENSES, "prune-layers(size=3)")
