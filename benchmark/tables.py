@@ -28,8 +28,8 @@ def percent(acc: float) -> str:
     return "–" if acc is None or math.isnan(acc) else f"{100 * acc:.2f}"
 
 
-def millions(x: float | None) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x / 1e6:.2f} M"
+def millions(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x / 1e6:.{digits}f} M"
 
 
 def threat_title(name: str) -> str:
@@ -82,7 +82,7 @@ def table4(results: pd.DataFrame, threats: list[str], info: dict[str, dict] | No
         row["Robustness"] = "–" if is_base else signed(rob)
         row["Generalization"] = "–" if is_base else signed(gen)
         row["Average"] = "–" if is_base else signed((rob + gen) / 2)
-        row["Params"] = millions(info.get(defense, {}).get("params"))
+        row["Params"] = millions(info.get(defense, {}).get("params"), 3)
         row["FLOPs"] = millions(info.get(defense, {}).get("flops"))
         if any("latency_ms" in v for v in info.values()):
             ms = info.get(defense, {}).get("latency_ms")
@@ -170,12 +170,14 @@ def pruning_tables(results: pd.DataFrame, threats: list[str]) -> list[str]:
     if t1:
         parts += ["**Table 1 — pruned structure** (deltas vs the unpruned baseline; Average over all columns)",
                   "", t1, ""]
+    # Tables 2 and 3 appear once a variant beyond the defaults (which Table 1 already shows) has results.
+    present = set(results["defense"])
     rows = [(f"{s} · {a}", _with(n, adjustment=code)) for s, n in STRUCTURES for a, code in ADJUSTMENT_ROWS]
     t2 = delta_table(results, rows, threats, "Structure · adjustment")
-    if t2:
-        parts += ["**Table 2 — adjustment after pruning**", "", t2, ""]
+    if t2 and any(label in present for _, label in rows if "(" in label):
+        parts += ["**Table 2 — adjustment after pruning** (Liu et al. 2019; Frankle & Carbin 2019)", "", t2, ""]
     rows = [(f"{s} · {c}", _with(n, criterion=code)) for s, n in STRUCTURES[::2] for c, code in CRITERION_ROWS]
     t3 = delta_table(results, rows, threats, "Structure · criterion")
-    if t3:
+    if t3 and any(label in present for _, label in rows if "(" in label):
         parts += ["**Table 3 — filter criterion**", "", t3, ""]
     return parts

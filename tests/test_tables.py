@@ -27,8 +27,8 @@ def test_table4_of_fixed_results_equals_the_known_table():
     expected = """\
 | Defense   | Clean   | FGSM   | Occlusion   | Semantic   | Robustness   | Generalization   | Average   | Params   | FLOPs   |
 |:----------|:--------|:-------|:------------|:-----------|:-------------|:-----------------|:----------|:---------|:--------|
-| baseline  | 91.00   | 11.00  | 60.00       | 21.00      | –            | –                | –         | 0.27 M   | 81.79 M |
-| cutout    | 92.00   | 13.00  | 70.00       | 20.00      | (+) 3.67     | (+) 1.00         | (+) 2.33  | 0.27 M   | –       |
+| baseline  | 91.00   | 11.00  | 60.00       | 21.00      | –            | –                | –         | 0.272 M  | 81.79 M |
+| cutout    | 92.00   | 13.00  | 70.00       | 20.00      | (+) 3.67     | (+) 1.00         | (+) 2.33  | 0.272 M  | –       |
 | mixup     | 90.00   | 11.00  | 59.00       | 22.00      | (+) 0.00     | (-) 1.00         | (-) 0.50  | –        | –       |"""
     assert table4(fake_results(), ["clean", "fgsm", "occlusion", "semantic"], info) == expected
 
@@ -46,3 +46,38 @@ def test_leaderboard_states_architecture_budget_and_seeds():
     assert "## Table 4 — resnet20, quick" in md
     assert "Architecture **resnet20**, budget **quick**, seeds 0, 1." in md
     assert "budget `quick`: resnet20, 12 epochs" in md
+
+
+def test_pruning_tables_of_fixed_results():
+    from benchmark.tables import pruning_tables
+
+    r = fake_results()
+    extra = []
+    for label, shift in (("prune-filters", 0.01), ("prune-layers", -0.02), ("prune-filters(adjustment=scratch-e)", 0.0),
+                         ("prune-filters(criterion=l1)", 0.03)):
+        b = r[r.defense == "baseline"].copy()
+        b["defense"], b["accuracy"] = label, b["accuracy"] + shift
+        extra.append(b)
+    parts = pruning_tables(pd.concat([r, *extra]), ["clean", "fgsm", "occlusion", "semantic"])
+    rows = {}
+    for line in "\n".join(parts).splitlines():
+        if line.startswith("| ") and "---" not in line:
+            cells = [c.strip() for c in line.split("|")[1:-1]]
+            rows[cells[0]] = cells[1:]
+    assert rows["Filters"] == ["(+) 1.00"] * 5
+    assert rows["Layers"] == ["(-) 2.00"] * 5
+    assert rows["Filters · Fine-tuning"] == ["(+) 1.00"] * 5
+    assert rows["Filters · Scratch-E"] == ["(+) 0.00"] * 5
+    assert rows["Filters · ℓ1-norm"] == ["(+) 3.00"] * 5
+    assert rows["Filters · PLS"] == ["(+) 1.00"] * 5
+    assert "Filters · Scratch-B" not in rows  # no results, no row
+
+
+def test_tables_2_and_3_are_omitted_without_variants():
+    from benchmark.tables import pruning_tables
+
+    r = fake_results()
+    b = r[r.defense == "baseline"].copy()
+    b["defense"] = "prune-filters"
+    text = "\n".join(pruning_tables(pd.concat([r, b]), ["clean"]))
+    assert "Table 1" in text and "Table 2" not in text and "Table 3" not in text
