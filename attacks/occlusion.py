@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from attacks.base import ThreatModel
+from attacks.base import ThreatModel, predict
 from benchmark.registry import register_threat
 
 
@@ -30,3 +30,31 @@ class Occlusion(ThreatModel):
         cols = torch.arange(w, device=x.device).view(1, 1, w)
         patch = (rows >= top) & (rows < top + s) & (cols >= left) & (cols < left + s)
         return x.masked_fill(patch[:, None], 0.0)
+
+
+@dataclass(frozen=True)
+class WorstOcclusionConfig:
+    size: int = 16  # px side of the black patch
+    stride: int = 4  # px between positions: 5 × 5 = 25 positions on 32 × 32 images
+
+
+@register_threat("occlusion-worst")
+class WorstOcclusion(ThreatModel):
+    """The 16×16 black patch slid over the image with stride 4; an image is broken if the model errs at
+    any position (exhaustive worst case of ``occlusion``; cf. Zeiler & Fergus 2014's occlusion maps)."""
+
+    paper = "Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks, arXiv:1311.2901"
+    Config = WorstOcclusionConfig
+
+    def outcomes(self, model, x, y, generator):
+        s, st = self.config.size, self.config.stride
+        ok = torch.ones(len(x), dtype=torch.bool, device=x.device)  # broken once any trial errs
+        for top in range(0, x.shape[2] - s + 1, st):
+            for left in range(0, x.shape[3] - s + 1, st):
+                alive = ok.nonzero().squeeze(1)
+                if len(alive) == 0:
+                    return {"": ok}
+                xo = x[alive].clone()
+                xo[:, :, top:top + s, left:left + s] = 0
+                ok[alive] = predict(model, xo) == y[alive]
+        return {"": ok}

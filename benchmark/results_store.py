@@ -36,14 +36,18 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS results (
     run_key TEXT NOT NULL REFERENCES runs(key),
     threat TEXT NOT NULL,
-    accuracy REAL NOT NULL,         -- in [0, 1]
+    accuracy REAL,                  -- in [0, 1]; NULL when the threat was unavailable
     n INTEGER NOT NULL,
     seconds REAL NOT NULL,
     threat_config_json TEXT NOT NULL,
     correct BLOB,                   -- np.packbits of the per-image outcome
+    parts_json TEXT NOT NULL DEFAULT '{}',  -- accuracies reported beside the main one
+    unavailable TEXT,               -- why the threat could not run
     PRIMARY KEY (run_key, threat)
 );
 """
+# Columns added after the first release, for stores written by an older version.
+MIGRATIONS = {"results": {"parts_json": "TEXT NOT NULL DEFAULT '{}'", "unavailable": "TEXT"}}
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,12 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
         self._db.executescript(SCHEMA)
+        for table, columns in MIGRATIONS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        self._db.commit()
 
     def close(self) -> None:
         self._db.close()
@@ -108,12 +118,17 @@ class ResultsStore:
                              ("failed" if error else "done", error, time.time(), str(key)))
 
     def add_result(self, key: RunKey, threat: str, accuracy: float, n: int, seconds: float,
-                   threat_config: dict[str, Any], correct: torch.Tensor | None = None) -> None:
-        blob = np.packbits(correct.numpy().astype(bool)).tobytes() if correct is not None else None
+                   threat_config: dict[str, Any], correct: torch.Tensor | None = None,
+                   parts: dict[str, float] | None = None, unavailable: str | None = None) -> None:
+        packable = correct is not None and len(correct) and correct.dtype == torch.bool
+        blob = np.packbits(correct.numpy()).tobytes() if packable else None
+        acc = None if unavailable or accuracy != accuracy else float(accuracy)  # NaN → NULL
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)",
-                (str(key), threat, float(accuracy), int(n), float(seconds), json.dumps(threat_config), blob),
+                "INSERT OR REPLACE INTO results (run_key, threat, accuracy, n, seconds, threat_config_json, correct,"
+                " parts_json, unavailable) VALUES (?,?,?,?,?,?,?,?,?)",
+                (str(key), threat, acc, int(n), float(seconds), json.dumps(threat_config), blob,
+                 json.dumps(parts or {}), unavailable),
             )
 
     def run_status(self, key: RunKey) -> tuple[str, str] | None:
@@ -140,9 +155,11 @@ class ResultsStore:
         info = df.pop("info_json").map(json.loads)
         return pd.concat([df, pd.DataFrame(list(info), index=df.index)], axis=1) if len(df) else df
 
-    def results(self) -> pd.DataFrame:
-        """One row per (defense, arch, budget, seed, threat) of finished runs."""
+    def results(self, include_unavailable: bool = False) -> pd.DataFrame:
+        """One row per (defense, arch, budget, seed, threat) of finished runs (scored threats only,
+        unless ``include_unavailable``)."""
+        where = "" if include_unavailable else " AND r.accuracy IS NOT NULL"
         return pd.read_sql_query(
-            "SELECT u.defense, u.arch, u.budget, u.seed, r.threat, r.accuracy, r.n, r.seconds, u.config_hash,"
-            " u.code_version, u.info_json FROM results r JOIN runs u ON r.run_key = u.key"
-            " WHERE u.status = 'done' ORDER BY u.defense, u.arch, u.seed, r.threat", self._db)
+            "SELECT u.defense, u.arch, u.budget, u.seed, r.threat, r.accuracy, r.n, r.seconds, r.parts_json,"
+            " r.unavailable, u.config_hash, u.code_version FROM results r JOIN runs u ON r.run_key = u.key"
+            f" WHERE u.status = 'done'{where} ORDER BY u.defense, u.arch, u.seed, r.threat", self._db)

@@ -24,6 +24,7 @@ from benchmark import checkpoint, specs
 from benchmark.budgets import Budget
 from benchmark.data import Cifar10, load_cifar10, to_float
 from benchmark.evaluator import evaluate
+from benchmark.masking import DIAGNOSTIC_THREATS, PGD, flag, masking_checks
 from benchmark.models import build_model, conform_to_state_dict, count_flops, count_params, cpu_latency_ms
 from benchmark.provenance import code_version, config_hash
 from benchmark.registry import DEFENSES, THREAT_MODELS
@@ -149,7 +150,8 @@ class Job:
             res = evaluate(model, todo, x, y, seed=EVAL_SEED, progress=self.cfg.progress)
             for t in todo:
                 r = res[t.label]
-                store.add_result(self.key, t.label, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct)
+                store.add_result(self.key, t.label, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct,
+                                 r.parts, r.unavailable)
             store.finish_run(self.key)
         except Exception as e:  # one failing defense must not stop the grid
             log.error("%s failed: %s", self.key.slug, e)
@@ -176,10 +178,31 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
     return path
 
 
+def masking_flags(store: ResultsStore, runs, results) -> list[str]:
+    """The gradient-masking flag of every run (``–`` where the full suite was not run)."""
+    flags = []
+    for r in runs.itertuples():
+        rows = results[(results.defense == r.defense) & (results.arch == r.arch) & (results.budget == r.budget)
+                       & (results.seed == r.seed)]
+        acc = dict(zip(rows.threat, rows.accuracy, strict=True))
+        n = dict(zip(rows.threat, rows.n, strict=True))
+        key = RunKey(r.defense, r.arch, r.budget, int(r.seed))
+        pgd = store.correct(key, PGD) if PGD in acc else None
+        checks = masking_checks(acc, n, {PGD: pgd} if pgd is not None else None, n.get("clean"), EVAL_SEED)
+        flags.append(flag(checks))
+    return flags
+
+
 def write_leaderboard(out: Path, store: ResultsStore, threats: list[str] | None = None) -> Path:
-    runs = store.runs()
+    runs, results = store.runs(), store.results()
+    if len(runs):
+        runs["masking"] = masking_flags(store, runs, results)
     failed = runs[runs["status"] == "failed"] if len(runs) else None
-    text = render_leaderboard(store.results(), runs, threats, failed)
+    if threats is not None:
+        threats = [t for t in threats if t not in DIAGNOSTIC_THREATS]
+    everything = store.results(include_unavailable=True)
+    text = render_leaderboard(results[~results.threat.isin(DIAGNOSTIC_THREATS)], runs, threats, failed,
+                              unavailable=everything[everything.unavailable.notna()])
     path = out / "LEADERBOARD.md"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)

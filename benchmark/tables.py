@@ -87,6 +87,8 @@ def table4(results: pd.DataFrame, threats: list[str], info: dict[str, dict] | No
         if any("latency_ms" in v for v in info.values()):
             ms = info.get(defense, {}).get("latency_ms")
             row["CPU ms/img"] = "–" if ms is None else f"{ms:.2f}"
+        if any(v.get("masking", "–") != "–" for v in info.values()):
+            row["Masking"] = info.get(defense, {}).get("masking", "–")
         row["_sort"] = (0 if is_base else 1, -((rob + gen) / 2) if not math.isnan(rob + gen) else math.inf, defense)
         rows.append(row)
     rows.sort(key=lambda r: r.pop("_sort"))
@@ -100,8 +102,14 @@ def header(arch: str, budget: str, seeds: list[int]) -> str:
     return line + (f"\n\n{b.describe()}." if b else "")
 
 
+def combine_flags(flags: list[str]) -> str:
+    """One masking cell for several seeds: every failed check of any seed, else ``ok``, else ``–``."""
+    failed = sorted({c for f in flags if f.startswith("⚠") for c in f[2:].split("; ")})
+    return "⚠ " + "; ".join(failed) if failed else ("ok" if "ok" in flags else "–")
+
+
 def render_leaderboard(results: pd.DataFrame, runs: pd.DataFrame, threats: list[str] | None = None,
-                       failed: pd.DataFrame | None = None) -> str:
+                       failed: pd.DataFrame | None = None, unavailable: pd.DataFrame | None = None) -> str:
     """The whole LEADERBOARD.md: one Table 4 per (architecture, budget), then failed runs if any."""
     parts = ["# defense-bench leaderboard", "",
              "Accuracies in %, mean over seeds. Deltas are percentage points vs the baseline trained under the "
@@ -116,9 +124,15 @@ def render_leaderboard(results: pd.DataFrame, runs: pd.DataFrame, threats: list[
         for defense, rf in sel.groupby("defense") if len(sel) else []:
             info[defense] = {k: rf[k].mean() for k in ("params", "flops", "latency_ms")
                              if k in rf and rf[k].notna().any()}
+            if "masking" in rf:
+                info[defense]["masking"] = combine_flags(list(rf["masking"]))
         parts += [f"## Table 4 — {arch}, {budget}", "", header(arch, budget, sorted(frame["seed"].unique())), "",
                   table4(frame, order, info), ""]
         parts += pruning_tables(frame, order)
+    if unavailable is not None and len(unavailable):
+        parts += ["## Threats not evaluated", ""]
+        parts += sorted({f"- `{r.threat}`: {r.unavailable}" for r in unavailable.itertuples()})
+        parts.append("")
     if failed is not None and len(failed):
         parts += ["## Failed runs", ""]
         parts += [f"- `{r.key}`: {r.error}" for r in failed.itertuples()]

@@ -91,8 +91,9 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_cli_list_names_everything():
     r = cli("list")
     assert r.returncode == 0
-    for name in ("baseline", "cutout", "mixup", "cutmix", "clean", "fgsm", "occlusion", "semantic", "smoke",
-                 "quick", "paper"):
+    for name in ("baseline", "cutout", "mixup", "cutmix", "prune-filters", "prune-layers", "prune-both", "clean",
+                 "fgsm", "occlusion", "semantic", "pgd", "autoattack", "square", "corruptions", "semantic-hsv",
+                 "occlusion-worst", "shape-bias", "full", "smoke", "quick", "paper"):
         assert name in r.stdout
 
 

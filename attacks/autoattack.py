@@ -1,0 +1,53 @@
+"""AutoAttack and its black-box component Square, on a declared seeded subset (they are costly)."""
+
+from dataclasses import dataclass
+
+import torchattacks
+
+from attacks.base import ThreatModel, seeded_global_rng
+from benchmark.registry import register_threat
+
+
+@dataclass(frozen=True)
+class AutoAttackConfig:
+    eps: float = 8 / 255  # L∞ radius (RobustBench's CIFAR-10 L∞ leaderboard)
+    n_images: int = 1000  # seeded subset of the test images; shown with the number
+
+
+@register_threat("autoattack")
+class AutoAttack(ThreatModel):
+    """Standard AutoAttack (Croce & Hein 2020, arXiv:2003.01690), L∞ ε = 8/255, via torchattacks:
+    APGD-CE, APGD-T, FAB-T and Square, each on the images the previous ones did not break."""
+
+    paper = "Croce & Hein 2020, Reliable evaluation of adversarial robustness, arXiv:2003.01690"
+    Config = AutoAttackConfig
+    needs_gradients = True
+
+    def perturb(self, model, x, y, generator):
+        with seeded_global_rng(generator):
+            seed = int(generator.initial_seed())
+            return torchattacks.AutoAttack(model, norm="Linf", eps=self.config.eps, version="standard",
+                                           n_classes=10, seed=seed)(x, y)
+
+
+@dataclass(frozen=True)
+class SquareConfig:
+    eps: float = 8 / 255  # L∞ radius
+    n_queries: int = 5000  # query budget per image (Andriushchenko et al. 2020; AutoAttack's setting)
+    n_images: int = 1000  # seeded subset of the test images, the same as autoattack's
+
+
+@register_threat("square")
+class Square(ThreatModel):
+    """Square attack (Andriushchenko et al. 2020, arXiv:1912.00049): score-based black-box L∞ search,
+    5000 queries, via torchattacks. Gradient-free, so gradient masking cannot hide from it."""
+
+    paper = "Andriushchenko et al. 2020, Square Attack, arXiv:1912.00049"
+    Config = SquareConfig
+    needs_gradients = False  # queries only; runs under no_grad
+
+    def perturb(self, model, x, y, generator):
+        c = self.config
+        with seeded_global_rng(generator):
+            return torchattacks.Square(model, norm="Linf", eps=c.eps, n_queries=c.n_queries, n_restarts=1,
+                                       seed=int(generator.initial_seed()))(x, y)
