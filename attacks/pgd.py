@@ -14,6 +14,7 @@ class PGDConfig:
     alpha: float = 2 / 255  # step size
     steps: int = 20  # iterations
     random_start: bool = True  # uniform start in the ε-ball
+    n_images: int | None = None  # seeded subset of the test images (None: all)
 
 
 @register_threat("pgd")

@@ -29,6 +29,11 @@ def split_specs(text: str) -> list[str]:
 
 
 def _convert(value: str, kind: object, where: str) -> object:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if args:  # Optional[X] / X | None
+        if value.lower() == "none":
+            return None
+        kind = args[0] if len(args) == 1 else kind
     if kind in (bool, "bool"):
         if value.lower() in ("1", "true", "yes"):
             return True

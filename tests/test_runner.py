@@ -108,3 +108,15 @@ def test_smoke_budget_end_to_end_from_the_cli(cifar_path, tmp_path):
     assert names[0] == "baseline" and sorted(names) == ["baseline", "cutmix", "cutout", "mixup"]
     r2 = cli("leaderboard", "--out", str(tmp_path))
     assert r2.returncode == 0 and (tmp_path / "LEADERBOARD.md").read_text() == md
+
+
+def test_specs_convert_values_by_field_type():
+    from benchmark.registry import THREAT_MODELS
+    from benchmark.specs import build
+
+    t = build(THREAT_MODELS, "pgd(steps=100, n_images=1000, random_start=false)")
+    assert (t.config.steps, t.config.n_images, t.config.random_start) == (100, 1000, False)
+    assert build(THREAT_MODELS, "pgd(n_images=none)").config.n_images is None
+    assert t.label == "pgd(steps=100,random_start=False,n_images=1000)"
+    with pytest.raises(ValueError, match="expected int, got 'many'"):
+        build(THREAT_MODELS, "pgd(steps=many)")
