@@ -29,7 +29,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = RunConfig(budget=budget, defenses=resolve_defenses(args.defenses), threats=resolve_threats(args.threats),
                     out=Path(args.out), seeds=args.seed, progress=not args.no_progress)
     print(budget.describe(), flush=True)
-    path = run(cfg, data_path=args.data)
+    executor = None
+    if args.executor == "ray":
+        from benchmark.executors import RayExecutor
+
+        executor = RayExecutor(address=args.address, cpus=args.cpus_per_job, gpus=args.gpus_per_job)
+    path = run(cfg, data_path=args.data, executor=executor)
     print(path.read_text())
     print(f"leaderboard written to {path}")
     return 0
@@ -85,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs", help="output directory (default: runs/)")
     r.add_argument("--seed", type=_seeds, default=None, help="seed or seeds, e.g. 0 or 0,1,2 (default: budget's)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run jobs in this process (default) or as Ray tasks")
+    r.add_argument("--address", default=None, help="Ray cluster to join (e.g. auto); default: start a local one")
+    r.add_argument("--cpus-per-job", type=float, default=1, help="Ray: CPUs per job (default 1)")
+    r.add_argument("--gpus-per-job", type=float, default=0, help="Ray: GPUs per job (default 0)")
     r.set_defaults(func=cmd_run)
 
     lb = sub.add_parser("leaderboard", help="re-render OUT/LEADERBOARD.md from the results store")

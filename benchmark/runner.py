@@ -24,6 +24,7 @@ from benchmark import checkpoint, specs
 from benchmark.budgets import Budget
 from benchmark.data import Cifar10, load_cifar10, to_float
 from benchmark.evaluator import evaluate
+from benchmark.executors import Executor, LocalExecutor
 from benchmark.masking import DIAGNOSTIC_THREATS, PGD, flag, masking_checks
 from benchmark.models import build_model, conform_to_state_dict, count_flops, count_params, cpu_latency_ms
 from benchmark.provenance import code_version, config_hash
@@ -32,7 +33,7 @@ from benchmark.results_store import ResultsStore, RunKey
 from benchmark.specs import split_specs
 from benchmark.tables import render_leaderboard
 from benchmark.trainer import Precision, train
-from defenses.base import Defense, ModelContext
+from defenses.base import ModelContext
 
 log = logging.getLogger("defense_bench")
 EVAL_SEED = 0  # every model sees the same random threats (occlusion positions), so deltas are paired
@@ -70,15 +71,46 @@ def resolve_defenses(text: str) -> tuple[str, ...]:
     return names
 
 
-class Job:
-    """One (defense, architecture, seed) cell of the grid under one budget."""
+@dataclass(frozen=True)
+class ThreatRecord:
+    """One scored threat of a job, as the driver stores it (picklable, crosses process boundaries)."""
 
-    def __init__(self, cfg: RunConfig, defense: Defense, arch: str, seed: int, data: Cifar10):
-        self.cfg, self.defense, self.arch, self.seed, self.data = cfg, defense, arch, seed, data
-        self.key = RunKey(defense.label, arch, cfg.budget.name, seed)
-        self.config = {"budget": dataclasses.asdict(cfg.budget), "defense": defense.name,
-                       "defense_config": defense.config_dict(), "arch": arch, "seed": seed,
-                       "data": {"n_train": len(data.y_train), "n_test": len(data.y_test)}}
+    label: str
+    accuracy: float
+    n: int
+    seconds: float
+    config: dict
+    correct: torch.Tensor
+    parts: dict
+    unavailable: str | None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a job sends back to the driver: the numbers to store, or the error that stopped it."""
+
+    key: RunKey
+    info: dict
+    results: tuple[ThreatRecord, ...] = ()
+    error: str | None = None
+
+
+class Job:
+    """One (defense, architecture, seed) cell of the grid under one budget.
+
+    A job trains (or reuses) its network and evaluates it, writing only checkpoints; the driver alone
+    writes the results store, so jobs can run in other processes or on other machines (Ray).
+    """
+
+    def __init__(self, cfg: RunConfig, defense: str, arch: str, seed: int, data_sizes: tuple[int, int],
+                 threats: tuple[str, ...] | None = None):
+        self.cfg, self.spec, self.arch, self.seed = cfg, defense, arch, seed
+        self.defense = specs.build(DEFENSES, defense)
+        self.threats = cfg.threats if threats is None else threats
+        self.key = RunKey(self.defense.label, arch, cfg.budget.name, seed)
+        self.config = {"budget": dataclasses.asdict(cfg.budget), "defense": self.defense.name,
+                       "defense_config": self.defense.config_dict(), "arch": arch, "seed": seed,
+                       "data": {"n_train": data_sizes[0], "n_test": data_sizes[1]}}
         self.hash = config_hash(self.config)
         self.ckpt_dir = cfg.out / "checkpoints"
 
@@ -95,71 +127,96 @@ class Job:
         return self.ckpt_dir / f"{self.arch}-{self.cfg.budget.name}-s{self.seed}-{train_name}-train-" \
                                f"{config_hash(train_cfg)[:8]}.pt"
 
-    def model(self, store: ResultsStore) -> nn.Module:
-        """The defended network: loaded from its final checkpoint, or trained and defended now."""
+    def model(self, data: Cifar10) -> tuple[nn.Module, dict]:
+        """The defended network and its facts (size, cost): from its final checkpoint, or made now."""
         torch.manual_seed(self.seed)
         model = build_model(self.arch)
         if self.final_ckpt.is_file():
             state = checkpoint.load(self.final_ckpt)
             conform_to_state_dict(model, state["model"])
             model.load_state_dict(state["model"])
-            return model.eval()
+            return model.eval(), dict(state.get("info", {}))
         initial = copy.deepcopy(model.state_dict())
         params0, flops0, latency0 = count_params(model), count_flops(model), cpu_latency_ms(model)
         b, precision = self.cfg.budget, Precision.auto()
-        rep = train(model, self.data.x_train, self.data.y_train, self.defense, b, self.seed,
+        rep = train(model, data.x_train, data.y_train, self.defense, b, self.seed,
                     ckpt_path=self._train_ckpt(), precision=precision, progress=self.cfg.progress,
                     desc=f"{self.key.slug}")
         seconds = rep.seconds
 
         def finetune(m: nn.Module, epochs: int, tag: str) -> nn.Module:
             nonlocal seconds
-            r = train(m, self.data.x_train, self.data.y_train, DEFENSES.create("baseline"), b, self.seed,
+            r = train(m, data.x_train, data.y_train, DEFENSES.create("baseline"), b, self.seed,
                       epochs=epochs, ckpt_path=self.ckpt_dir / f"{self.key.slug}-{self.hash[:8]}-{tag}.pt",
                       precision=precision, progress=self.cfg.progress, desc=f"{self.key.slug} {tag}")
             seconds += r.seconds
             return m
 
         g = torch.Generator().manual_seed(self.seed)
-        pick = torch.randperm(len(self.data.y_train), generator=g)[: b.prune_images]
-        ctx = ModelContext(train=finetune, images=to_float(self.data.x_train[pick]),
-                           labels=self.data.y_train[pick], epochs=b.epochs, iterations=b.prune_iterations,
+        pick = torch.randperm(len(data.y_train), generator=g)[: b.prune_images]
+        ctx = ModelContext(train=finetune, images=to_float(data.x_train[pick]),
+                           labels=data.y_train[pick], epochs=b.epochs, iterations=b.prune_iterations,
                            finetune_epochs=b.prune_finetune_epochs, seed=self.seed, initial_state=initial)
         model = self.defense.transform_model(model, ctx).eval()
         model = model.float().to(memory_format=torch.contiguous_format).cpu()
-        store.update_info(self.key, params=count_params(model), flops=count_flops(model),
-                          latency_ms=cpu_latency_ms(model), params_parent=params0, flops_parent=flops0,
-                          latency_ms_parent=latency0, train_seconds=seconds, train_precision=rep.precision,
-                          train_epochs=b.epochs)
-        checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash},
-                               self.final_ckpt)
-        return model
+        info = {"params": count_params(model), "flops": count_flops(model), "latency_ms": cpu_latency_ms(model),
+                "params_parent": params0, "flops_parent": flops0, "latency_ms_parent": latency0,
+                "train_seconds": seconds, "train_precision": rep.precision, "train_epochs": b.epochs}
+        checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash,
+                                "info": info}, self.final_ckpt)
+        return model, info
 
-    def run(self, store: ResultsStore) -> None:
-        threats = [specs.build(THREAT_MODELS, t) for t in self.cfg.threats]
-        status = store.run_status(self.key)
-        done = store.threats_done(self.key, self.hash) if status else {}
-        todo = [t for t in threats if done.get(t.label) != json.dumps(t.config_dict())]
-        if status and status[0] == "done" and status[1] == self.hash and not todo:
-            log.info("%s: finished earlier, reused", self.key.slug)
-            return
-        store.start_run(self.key, self.config, self.hash, code_version())
+    def execute(self, data: Cifar10) -> JobOutcome:
+        """Train or reuse, then evaluate the threats; never raises (the error is in the outcome)."""
         try:
-            model = self.model(store)
-            x, y = self.data.x_test, self.data.y_test
-            res = evaluate(model, todo, x, y, seed=EVAL_SEED, progress=self.cfg.progress)
-            for t in todo:
-                r = res[t.label]
-                store.add_result(self.key, t.label, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct,
-                                 r.parts, r.unavailable)
-            store.finish_run(self.key)
+            model, info = self.model(data)
+            todo = [specs.build(THREAT_MODELS, t) for t in self.threats]
+            res = evaluate(model, todo, data.x_test, data.y_test, seed=EVAL_SEED, progress=self.cfg.progress)
+            records = tuple(ThreatRecord(t.label, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct, r.parts,
+                                         r.unavailable) for t in todo for r in [res[t.label]])
+            return JobOutcome(self.key, info, records)
         except Exception as e:  # one failing defense must not stop the grid
-            log.error("%s failed: %s", self.key.slug, e)
             log.debug("%s", traceback.format_exc())
-            store.finish_run(self.key, error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
+            return JobOutcome(self.key, {}, error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
 
 
-def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = None) -> Path:
+def record(store: ResultsStore, outcome: JobOutcome) -> None:
+    """Write a job's outcome to the store (driver only)."""
+    if outcome.info:
+        store.update_info(outcome.key, **outcome.info)
+    for r in outcome.results:
+        store.add_result(outcome.key, r.label, r.accuracy, r.n, r.seconds, r.config, r.correct, r.parts,
+                         r.unavailable)
+    store.finish_run(outcome.key, error=outcome.error)
+    if outcome.error:
+        log.error("%s failed: %s", outcome.key.slug, outcome.error)
+    else:
+        log.info("%s: %s", outcome.key.slug,
+                 ", ".join(f"{r.label} {100 * r.accuracy:.2f}" for r in outcome.results if r.unavailable is None))
+
+
+def plan(cfg: RunConfig, data_sizes: tuple[int, int], store: ResultsStore) -> list[Job]:
+    """The jobs of the grid that still have work, each limited to its missing threats; marks them running."""
+    jobs = []
+    for arch in cfg.budget.archs:
+        for seed in cfg.run_seeds:
+            for spec in cfg.defenses:
+                job = Job(cfg, spec, arch, seed, data_sizes)
+                threats = [specs.build(THREAT_MODELS, t) for t in cfg.threats]  # labels of the specs
+                status = store.run_status(job.key)
+                done = store.threats_done(job.key, job.hash) if status else {}
+                todo = tuple(t for t, m in zip(cfg.threats, threats, strict=True)
+                             if done.get(m.label) != json.dumps(m.config_dict()))
+                if status and status[0] == "done" and status[1] == job.hash and not todo:
+                    log.info("%s: finished earlier, reused", job.key.slug)
+                    continue
+                store.start_run(job.key, job.config, job.hash, code_version())
+                jobs.append(Job(cfg, spec, arch, seed, data_sizes, todo))
+    return jobs
+
+
+def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = None,
+        executor: Executor | None = None) -> Path:
     """Run the grid of ``cfg`` and write ``cfg.out/LEADERBOARD.md``; returns its path."""
     t0 = time.perf_counter()
     data = data or load_cifar10(data_path)
@@ -167,12 +224,11 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
     if b.n_train or b.n_test:
         data = data.subset(b.n_train, b.n_test, seed=0)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    defenses = [specs.build(DEFENSES, d) for d in cfg.defenses]
+    executor = executor or LocalExecutor()
     with ResultsStore(cfg.out / "results.sqlite") as store:
-        for arch in b.archs:
-            for seed in cfg.run_seeds:
-                for d in defenses:
-                    Job(cfg, d, arch, seed, data).run(store)
+        jobs = plan(cfg, (len(data.y_train), len(data.y_test)), store)
+        for outcome in executor.map(jobs, data):
+            record(store, outcome)
         path = write_leaderboard(cfg.out, store, list(cfg.threats))
     log.info("grid finished in %.1f s; leaderboard: %s", time.perf_counter() - t0, path)
     return path
