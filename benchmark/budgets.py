@@ -27,6 +27,8 @@ class Budget:
         seeds: training seeds of a published run.
         prune_iterations: pruning iterations (each removes a fraction and fine-tunes).
         prune_finetune_epochs: fine-tuning epochs after each pruning iteration.
+        prune_finetune_lr: fine-tuning learning rate, decayed linearly to 0 without warm-up (default: a
+            tenth of ``lr``: fine-tuning adjusts a trained network rather than retraining it).
         prune_images: clean training images used to score filters and layers.
     """
 
@@ -45,6 +47,7 @@ class Budget:
     seeds: tuple[int, ...] = (0,)
     prune_iterations: int = 1
     prune_finetune_epochs: int = 1
+    prune_finetune_lr: float | None = None
     prune_images: int = 1000
 
     def __post_init__(self) -> None:
@@ -58,7 +61,14 @@ class Budget:
         t = step / total
         if self.schedule == "multistep":
             return self.lr * 0.1 ** sum(t >= m for m in self.milestones)
-        return self.lr * (t / self.warmup if t < self.warmup else max(0.0, (1 - t) / (1 - self.warmup)))
+        if t < self.warmup:
+            return self.lr * t / self.warmup
+        return self.lr * max(0.0, (1 - t) / (1 - self.warmup))
+
+    def finetuning(self) -> Budget:
+        """This budget with the fine-tuning schedule: linear decay from ``prune_finetune_lr`` to 0."""
+        lr = self.prune_finetune_lr if self.prune_finetune_lr is not None else self.lr / 10
+        return dataclasses.replace(self, lr=lr, schedule="onecycle", warmup=0.0)
 
     def describe(self) -> str:
         """One line stating the budget, printed with every result."""

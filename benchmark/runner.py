@@ -122,6 +122,8 @@ class Job:
         # Defenses that train like the baseline (pruning) share the baseline's trained network.
         train_name = "baseline" if self.defense.trains_like_baseline else self.defense.label
         train_cfg = {k: v for k, v in self.config.items() if k not in ("defense", "defense_config")}
+        # Training does not depend on the pruning fields of the budget: changing them reuses the network.
+        train_cfg["budget"] = {k: v for k, v in self.config["budget"].items() if not k.startswith("prune_")}
         train_cfg["train"] = train_name if self.defense.trains_like_baseline else [train_name,
                                                                                    self.defense.config_dict()]
         return self.ckpt_dir / f"{self.arch}-{self.cfg.budget.name}-s{self.seed}-{train_name}-train-" \
@@ -144,17 +146,20 @@ class Job:
                     desc=f"{self.key.slug}")
         seconds = rep.seconds
 
-        def finetune(m: nn.Module, epochs: int, tag: str) -> nn.Module:
+        def retrain(m: nn.Module, epochs: int, tag: str, budget=b) -> nn.Module:
             nonlocal seconds
-            r = train(m, data.x_train, data.y_train, DEFENSES.create("baseline"), b, self.seed,
+            r = train(m, data.x_train, data.y_train, DEFENSES.create("baseline"), budget, self.seed,
                       epochs=epochs, ckpt_path=self.ckpt_dir / f"{self.key.slug}-{self.hash[:8]}-{tag}.pt",
                       precision=precision, progress=self.cfg.progress, desc=f"{self.key.slug} {tag}")
             seconds += r.seconds
             return m
 
+        def finetune(m: nn.Module, epochs: int, tag: str) -> nn.Module:
+            return retrain(m, epochs, tag, b.finetuning())
+
         g = torch.Generator().manual_seed(self.seed)
         pick = torch.randperm(len(data.y_train), generator=g)[: b.prune_images]
-        ctx = ModelContext(train=finetune, images=to_float(data.x_train[pick]),
+        ctx = ModelContext(finetune=finetune, train=retrain, images=to_float(data.x_train[pick]),
                            labels=data.y_train[pick], epochs=b.epochs, iterations=b.prune_iterations,
                            finetune_epochs=b.prune_finetune_epochs, seed=self.seed, initial_state=initial)
         model = self.defense.transform_model(model, ctx).eval()

@@ -23,8 +23,10 @@ class ModelContext:
     """What the harness gives :meth:`Defense.transform_model`.
 
     Attributes:
-        train: ``train(model, epochs, tag)`` fine-tunes ``model`` on clean training images under the
-            budget's optimiser and schedule and returns it; ``tag`` names its checkpoint.
+        finetune: ``finetune(model, epochs, tag)`` fine-tunes ``model`` on clean training images (the
+            budget's fine-tuning schedule) and returns it; ``tag`` names its checkpoint.
+        train: ``train(model, epochs, tag)`` trains ``model`` like the baseline (the budget's optimiser
+            and schedule, stretched to ``epochs``): retraining after pruning.
         images: clean training images in [0, 1] (N, 3, 32, 32) for scoring filters and layers.
         labels: their labels (N,).
         epochs: the budget's training epochs of an unpruned network.
@@ -34,6 +36,7 @@ class ModelContext:
         initial_state: the parent network's weights at initialisation (for lottery-ticket rewinding).
     """
 
+    finetune: Callable[[nn.Module, int, str], nn.Module]
     train: Callable[[nn.Module, int, str], nn.Module]
     images: torch.Tensor
     labels: torch.Tensor

@@ -140,7 +140,7 @@ class Pruning(Defense):
             steps.append(step)
             apply_step(model, step)
             if cfg.adjustment == "fine-tune" or it < ctx.iterations - 1:
-                model = ctx.train(model, ctx.finetune_epochs, f"prune{it}")
+                model = ctx.finetune(model, ctx.finetune_epochs, f"prune{it}")
         if cfg.adjustment == "fine-tune":
             return model
         if cfg.adjustment == "w-ticket":

@@ -29,7 +29,7 @@ def fake_ctx(images, labels, iterations=1, record=None, initial=None, epochs=3):
             record.append((tag, epochs, copy.deepcopy(model.state_dict())))
         return model
 
-    return ModelContext(train=train, images=images, labels=labels, epochs=epochs, iterations=iterations,
+    return ModelContext(finetune=train, train=train, images=images, labels=labels, epochs=epochs, iterations=iterations,
                         finetune_epochs=1, seed=0, initial_state=initial)
 
 

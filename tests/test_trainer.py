@@ -117,6 +117,9 @@ def test_schedules():
     lrs = [p.lr_at(e * 10, 10) for e in (0, 99, 100, 149, 150, 199)]
     assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
     assert "lr ÷10 at epoch 100, epoch 150" in p.describe()
+    ft = q.finetuning()  # fine-tuning: a tenth of the peak, decayed linearly from the first step
+    assert ft.lr_at(0, 100, 2) == pytest.approx(0.04) and ft.lr_at(100, 100, 2) == pytest.approx(0.02)
+    assert ft.lr_at(200, 100, 2) == 0.0
 
 
 def test_precision_uses_bf16_only_where_the_cpu_has_it():
