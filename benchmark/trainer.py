@@ -61,6 +61,8 @@ def cpu_has_fast_bf16() -> bool:
 
 @dataclass(frozen=True)
 class TrainReport:
+    """``seconds`` is the whole training time, epochs done before a resume included."""
+
     epochs: int
     images: int
     seconds: float
@@ -96,12 +98,13 @@ def train(
     precision = precision or Precision.auto()
     epochs = budget.epochs if epochs is None else epochs
     dev = precision.device
-    start, state = 0, None
+    start, state, before = 0, None, 0.0
     if ckpt_path is not None and Path(ckpt_path).is_file():
         state = checkpoint.load(ckpt_path)
         conform_to_state_dict(model, state["model"])
         model.load_state_dict(state["model"])
         start = int(state["epoch"])
+        before = float(state.get("seconds", 0.0))  # training time of the epochs already done
     model.to(dev, memory_format=torch.channels_last if precision.channels_last else torch.preserve_format)
     # Weight decay on every parameter, as the CIFAR ResNet codebases the paper builds on.
     opt = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=budget.momentum, nesterov=True,
@@ -140,9 +143,10 @@ def train(
             raise FloatingPointError(f"{desc}: training loss is {loss_value} at epoch {epoch + 1}")
         if ckpt_path is not None:
             checkpoint.save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                    "epoch": epoch + 1, "seed": seed, "loss": loss_value}, ckpt_path)
+                                    "epoch": epoch + 1, "seed": seed, "loss": loss_value,
+                                    "seconds": before + time.perf_counter() - t0}, ckpt_path)
         if stop_after_epoch is not None and stop_after_epoch(epoch + 1):
             break
     model.eval()
-    return TrainReport(epochs, n * max(0, epochs - start), time.perf_counter() - t0, loss_value,
+    return TrainReport(epochs, n * max(0, epochs - start), before + time.perf_counter() - t0, loss_value,
                        precision.describe(), start)
