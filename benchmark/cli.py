@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="train (or reuse), evaluate and write OUT/LEADERBOARD.md")
     r.add_argument("--budget", default="quick", choices=sorted(BUDGETS), help="training budget (default: quick)")
-    r.add_argument("--defenses", default=DEFAULT_DEFENSES, help=f"comma-separated defense specs (default: {DEFAULT_DEFENSES})")
+    r.add_argument("--defenses", default=DEFAULT_DEFENSES,
+                   help=f"comma-separated defense specs (default: {DEFAULT_DEFENSES})")
     r.add_argument("--threats", default="paper", help="a suite name or comma-separated threat names")
     r.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision download)")
     r.add_argument("--out", default="runs", help="output directory (default: runs/)")
