@@ -95,6 +95,14 @@ def table4(results: pd.DataFrame, threats: list[str], info: dict[str, dict] | No
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
+def cost_table(results: pd.DataFrame, threats: list[str]) -> str:
+    """Seconds and images per threat, mean over the entries of one table."""
+    g = results.groupby("threat").agg(seconds=("seconds", "mean"), n=("n", "max"))
+    rows = [{"Threat": t, "Images": int(g.loc[t, "n"]), "Seconds": f"{g.loc[t, 'seconds']:.1f}"}
+            for t in threats if t in g.index]
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
 def header(arch: str, budget: str, seeds: list[int]) -> str:
     b = BUDGETS.get(budget)
     plural = "s" if len(seeds) != 1 else ""
@@ -129,6 +137,9 @@ def render_leaderboard(results: pd.DataFrame, runs: pd.DataFrame, threats: list[
         parts += [f"## Table 4 — {arch}, {budget}", "", header(arch, budget, sorted(frame["seed"].unique())), "",
                   table4(frame, order, info), ""]
         parts += pruning_tables(frame, order)
+        if "seconds" in frame:
+            parts += ["**Evaluation cost** (seconds per model on this run's hardware, mean over entries)", "",
+                      cost_table(frame, order), ""]
     if unavailable is not None and len(unavailable):
         parts += ["## Threats not evaluated", ""]
         parts += sorted({f"- `{r.threat}`: {r.unavailable}" for r in unavailable.itertuples()})
