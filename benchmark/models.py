@@ -56,7 +56,32 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
+class PrunableNet(nn.Module):
+    """What pruning may touch, asked of the network rather than hard-coded by layer names.
+
+    In every block, ``conv1`` (followed by ``bn1`` and a ReLU) is the prunable convolution, as in the
+    authors' code: the first convolution of a residual block, the 1×1 expansion of an inverted residual,
+    so residual additions keep their widths. Subclasses give ``stages()``.
+    """
+
+    def stages(self) -> list[nn.Sequential]:
+        raise NotImplementedError
+
+    def blocks(self) -> list[tuple[int, int, nn.Module]]:
+        """(stage, index, block) of every block still present (removed blocks are identities)."""
+        return [(i, j, b) for i, stage in enumerate(self.stages()) for j, b in enumerate(stage)
+                if not isinstance(b, nn.Identity)]
+
+    def prunable_layers(self) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+        """(conv, its batch norm) of every block's prunable convolution."""
+        return [(b.conv1, b.bn1) for _, _, b in self.blocks()]
+
+    def removable_blocks(self) -> list[tuple[int, int]]:
+        """(stage, index) of blocks whose input and output shapes match (identity shortcut)."""
+        return [(i, j) for i, j, b in self.blocks() if b.has_identity_shortcut]
+
+
+class CifarResNet(PrunableNet):
     """ResNet-(6n+2) for 32×32 inputs: 16-32-64 channels, n blocks per stage (He et al. 2016, §4.2).
 
     ``depth=20`` gives ResNet-20 (0.27 M parameters), ``depth=56`` ResNet-56 (0.86 M).
@@ -83,20 +108,6 @@ class CifarResNet(nn.Module):
 
     def stages(self) -> list[nn.Sequential]:
         return [self.layer1, self.layer2, self.layer3]
-
-    def prunable_layers(self) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
-        """(conv, its batch norm) for the first convolution of every residual block (a ReLU follows);
-        Jordao & Pedrini prune these, so residual additions keep their widths."""
-        return [(b.conv1, b.bn1) for s in self.stages() for b in s if isinstance(b, BasicBlock)]
-
-    def removable_blocks(self) -> list[tuple[int, int]]:
-        """(stage, index) of blocks whose input and output shapes match (identity shortcut)."""
-        return [
-            (i, j)
-            for i, s in enumerate(self.stages())
-            for j, b in enumerate(s)
-            if isinstance(b, BasicBlock) and b.has_identity_shortcut
-        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn1(self.conv1(self.normalize(x))))
@@ -135,7 +146,7 @@ MOBILENETV2_CFG = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (
                    (6, 320, 1, 1))
 
 
-class CifarMobileNetV2(nn.Module):
+class CifarMobileNetV2(PrunableNet):
     """MobileNetV2 for CIFAR (Sandler et al. 2018, arXiv:1801.04381): stride-1 stem, 2.3 M parameters."""
 
     def __init__(self, num_classes: int = NUM_CLASSES):
@@ -154,19 +165,6 @@ class CifarMobileNetV2(nn.Module):
 
     def stages(self) -> list[nn.Sequential]:
         return list(self.layers)
-
-    def prunable_layers(self) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
-        """(conv, its batch norm) for the 1×1 expansion convolution of every inverted-residual block
-        (a ReLU follows), as in the authors' code."""
-        return [(b.conv1, b.bn1) for s in self.stages() for b in s if isinstance(b, InvertedResidual)]
-
-    def removable_blocks(self) -> list[tuple[int, int]]:
-        return [
-            (i, j)
-            for i, s in enumerate(self.stages())
-            for j, b in enumerate(s)
-            if isinstance(b, InvertedResidual) and b.has_identity_shortcut
-        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn1(self.conv1(self.normalize(x))))
