@@ -1,7 +1,9 @@
 """AutoAttack and its black-box component Square, on a declared seeded subset (they are costly)."""
 
+import copy
 from dataclasses import dataclass
 
+import torch
 import torchattacks
 
 from attacks.base import ThreatModel, seeded_global_rng
@@ -24,6 +26,10 @@ class AutoAttack(ThreatModel):
     needs_gradients = True
 
     def perturb(self, model, x, y, generator):
+        # FAB views input gradients as if contiguous: give it a contiguous-format copy of the network
+        # (the evaluator's is channels_last for speed; same weights, same function).
+        model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+        x = x.contiguous()
         with seeded_global_rng(generator):
             seed = int(generator.initial_seed())
             return torchattacks.AutoAttack(model, norm="Linf", eps=self.config.eps, version="standard",

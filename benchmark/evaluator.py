@@ -7,6 +7,7 @@ comes from a generator seeded per threat, so two evaluations of one model give t
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -16,6 +17,8 @@ from tqdm.auto import tqdm
 
 from attacks.base import ThreatModel, ThreatUnavailable, subset_indices
 from benchmark.data import to_float
+
+log = logging.getLogger("defense_bench")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ def _evaluate_one(model, threat, x_test, y_test, seed, bs, device, progress) -> 
     except ThreatUnavailable as e:
         return ThreatResult(threat.label, float("nan"), 0, time.perf_counter() - t0,
                             torch.zeros(0, dtype=torch.bool), unavailable=str(e))
+    except Exception as e:  # a broken threat loses its own number, not the entry's other threats
+        log.error("threat %s failed: %s", threat.label, e)
+        return ThreatResult(threat.label, float("nan"), 0, time.perf_counter() - t0,
+                            torch.zeros(0, dtype=torch.bool),
+                            unavailable=f"failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}")
     acc = {k: torch.cat(v) for k, v in outcomes.items()}
     c = acc.pop("", torch.zeros(0, dtype=torch.bool))
     return ThreatResult(threat.label, c.float().mean().item() if len(c) else float("nan"), len(c),

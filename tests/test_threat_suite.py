@@ -154,3 +154,21 @@ def test_unavailable_threat_is_reported_not_fatal(cifar, tiny_budget, tmp_path):
                        seeds=(0,), progress=False), data=cifar).read_text()
     assert "| baseline" in md and "## Threats not evaluated" in md and "`shape-bias`: needs the AdaIN" in md
     assert "Failed runs" not in md
+
+
+def test_a_failing_threat_loses_only_its_own_number(cifar, tiny_budget, tmp_path):
+    from attacks.base import ThreatModel
+    from benchmark.registry import register_threat
+    from benchmark.runner import RunConfig, run
+
+    @register_threat("test-broken-threat")
+    class Broken(ThreatModel):
+        def perturb(self, model, x, y, generator):
+            raise RuntimeError("kaput")
+
+    try:
+        md = run(RunConfig(budget=tiny_budget, defenses=("baseline",), threats=("clean", "test-broken-threat"),
+                           out=tmp_path, seeds=(0,), progress=False), data=cifar).read_text()
+    finally:
+        THREAT_MODELS.unregister("test-broken-threat")
+    assert "| baseline" in md and "`test-broken-threat`: failed: RuntimeError: kaput" in md
