@@ -103,7 +103,8 @@ def test_smoke_budget_end_to_end_from_the_cli(cifar_path, tmp_path):
             "--out", str(tmp_path), "--no-progress")
     assert r.returncode == 0, r.stderr
     md = (tmp_path / "LEADERBOARD.md").read_text()
-    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| Defense")]
+    table = md.split("| Defense")[1].split("\n\n")[0]  # Table 4, up to the blank line after it
+    rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
     names = [row.split("|")[1].strip() for row in rows]
     assert names[0] == "baseline" and sorted(names) == ["baseline", "cutmix", "cutout", "mixup"]
     r2 = cli("leaderboard", "--out", str(tmp_path))
