@@ -13,7 +13,8 @@ import pandas as pd
 
 from benchmark.budgets import BUDGETS
 
-THREAT_TITLES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack"}
+THREAT_TITLES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack", "semantic-hsv": "HSV",
+                 "occlusion-worst": "Occlusion (worst)", "corruptions": "CIFAR-10-C"}
 
 
 def signed(delta: float) -> str:
