@@ -73,6 +73,12 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
         self._db.executescript(SCHEMA)
+        info = {row[1]: row for row in self._db.execute("PRAGMA table_info(results)")}
+        if info["accuracy"][3]:  # stores before 0.1 had accuracy NOT NULL: rebuild the table without it
+            keep = ", ".join(info)
+            self._db.executescript(
+                f"ALTER TABLE results RENAME TO results_v0; {SCHEMA}"
+                f" INSERT INTO results ({keep}) SELECT {keep} FROM results_v0; DROP TABLE results_v0;")
         for table, columns in MIGRATIONS.items():
             have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
             for name, decl in columns.items():
