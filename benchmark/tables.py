@@ -75,7 +75,8 @@ def table4(results: pd.DataFrame, threats: list[str], info: dict[str, dict] | No
     attacks = [t for t in threats if t != "clean"]
     rows = []
     for defense in acc.index:
-        rob = delta.loc[defense, attacks].mean() if attacks else math.nan
+        # NaN (shown "–") unless the entry was scored on every threat of the table: no partial means
+        rob = delta.loc[defense, attacks].mean(skipna=False) if attacks else math.nan
         gen = delta.loc[defense, "clean"] if "clean" in delta.columns else math.nan
         is_base = defense == baseline
         row = {"Defense": defense}

@@ -81,3 +81,11 @@ def test_tables_2_and_3_are_omitted_without_variants():
     b["defense"] = "prune-filters"
     text = "\n".join(pruning_tables(pd.concat([r, b]), ["clean"]))
     assert "Table 1" in text and "Table 2" not in text and "Table 3" not in text
+
+
+def test_robustness_is_not_a_partial_mean():
+    r = fake_results()
+    r = r[~((r.defense == "cutout") & (r.threat == "semantic"))]  # cutout was not scored on semantic
+    row = [ln for ln in table4(r, ["clean", "fgsm", "occlusion", "semantic"]).splitlines() if "| cutout" in ln][0]
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[4] == "–" and cells[5] == "–" and cells[6] == "(+) 1.00"  # Semantic, Robustness; Generalization
