@@ -168,7 +168,7 @@ class Job:
         info = {"params": count_params(model), "flops": count_flops(model), "latency_ms": cpu_latency_ms(model),
                 "params_parent": params0, "flops_parent": flops0, "latency_ms_parent": latency0,
                 "train_seconds": seconds, "train_precision": rep.precision, "train_epochs": b.epochs,
-                "device": str(precision.device)}
+                "device": str(precision.device), "threads": torch.get_num_threads()}
         checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash,
                                 "info": info}, self.final_ckpt)
         return model, info
