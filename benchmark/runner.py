@@ -218,7 +218,8 @@ def plan(cfg: RunConfig, data_sizes: tuple[int, int], store: ResultsStore) -> li
                     log.info("%s: finished earlier, reused", job.key.slug)
                     continue
                 store.start_run(job.key, job.config, job.hash, code_version())
-                jobs.append(Job(cfg, spec, arch, seed, data_sizes, todo))
+                job.threats = todo
+                jobs.append(job)
     return jobs
 
 
