@@ -93,7 +93,7 @@ def block_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -
 
         hooks.append(module.register_forward_hook(hook))
     try:
-        collect(model, [], images, lambda a: a)
+        collect(model, [], images, lambda a: a)  # no layers: only runs the batched eval forwards for the hooks
     finally:
         for h in hooks:
             h.remove()
