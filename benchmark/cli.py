@@ -28,7 +28,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     budget = get_budget(args.budget)
     cfg = RunConfig(budget=budget, defenses=resolve_defenses(args.defenses), threats=resolve_threats(args.threats),
-                    out=Path(args.out), seeds=args.seed, progress=not args.no_progress)
+                    out=Path(args.out), seeds=args.seed, progress=not args.no_progress,
+                    records=Path(args.records) if args.records else None, commit=args.commit)
+    if args.commit and not args.records:
+        raise ValueError("--commit needs --records DIR (the directory whose records are committed)")
     print(budget.describe(), flush=True)
     executor = None
     if args.executor == "ray":
@@ -92,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs", help="output directory (default: runs/)")
     r.add_argument("--seed", type=_seeds, default=None, help="seed or seeds, e.g. 0 or 0,1,2 (default: budget's)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--records", default=None,
+                   help="keep each finished run as DIR/<run>.json + .pt and resume from those found there "
+                        "(the published run uses leaderboard/runs/<budget>)")
+    r.add_argument("--commit", action="store_true", help="git-commit each record as soon as it is written")
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="run jobs in this process (default) or as Ray tasks")
     r.add_argument("--address", default=None, help="Ray cluster to join (e.g. auto); default: start a local one")

@@ -7,6 +7,8 @@ transaction, so an interrupted run leaves only whole rows, and a re-run skips wh
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import sqlite3
 import time
@@ -169,3 +171,43 @@ class ResultsStore:
             "SELECT u.defense, u.arch, u.budget, u.seed, r.threat, r.accuracy, r.n, r.seconds, r.parts_json,"
             " r.unavailable, u.config_hash, u.code_version FROM results r JOIN runs u ON r.run_key = u.key"
             f" WHERE u.status = 'done'{where} ORDER BY u.defense, u.arch, u.seed, r.threat", self._db)
+
+    def export_run(self, key: RunKey) -> dict[str, Any]:
+        """One finished run and its results as plain JSON (per-image outcomes base64-packed): a record that
+        :meth:`import_run` restores exactly, so a published run can live in a repository as text."""
+        row = self._db.execute("SELECT config_hash, config_json, code_version, status, error, info_json, updated"
+                               " FROM runs WHERE key=?", (str(key),)).fetchone()
+        if row is None:
+            raise KeyError(f"no run {key}")
+        results = []
+        for r in self._db.execute("SELECT threat, accuracy, n, seconds, threat_config_json, correct, parts_json,"
+                                  " unavailable FROM results WHERE run_key=? ORDER BY threat", (str(key),)):
+            results.append({"threat": r[0], "accuracy": r[1], "n": r[2], "seconds": r[3],
+                            "threat_config": json.loads(r[4]),
+                            "correct": base64.b64encode(r[5]).decode() if r[5] is not None else None,
+                            "parts": json.loads(r[6]), "unavailable": r[7]})
+        return {"format": "defense-bench-run/1", "key": dataclasses.asdict(key), "config_hash": row[0],
+                "config": json.loads(row[1]), "code_version": row[2], "status": row[3], "error": row[4],
+                "info": json.loads(row[5]), "updated": row[6], "results": results}
+
+    def import_run(self, record: dict[str, Any]) -> RunKey:
+        """Restore a run written by :meth:`export_run` (replacing the run under the same key)."""
+        if record.get("format") != "defense-bench-run/1":
+            raise ValueError(f"not a defense-bench run record (format {record.get('format')!r})")
+        key = RunKey(**record["key"])
+        with self._db:
+            self._db.execute("DELETE FROM results WHERE run_key=?", (str(key),))
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs (key, defense, arch, budget, seed, config_hash, config_json,"
+                " code_version, status, error, info_json, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (str(key), key.defense, key.arch, key.budget, key.seed, record["config_hash"],
+                 json.dumps(record["config"]), record["code_version"], record["status"], record["error"],
+                 json.dumps(record["info"]), record["updated"]))
+            for r in record["results"]:
+                blob = base64.b64decode(r["correct"]) if r["correct"] is not None else None
+                self._db.execute(
+                    "INSERT INTO results (run_key, threat, accuracy, n, seconds, threat_config_json, correct,"
+                    " parts_json, unavailable) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (str(key), r["threat"], r["accuracy"], r["n"], r["seconds"], json.dumps(r["threat_config"]),
+                     blob, json.dumps(r["parts"]), r["unavailable"]))
+        return key

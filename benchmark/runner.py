@@ -11,6 +11,8 @@ import copy
 import dataclasses
 import json
 import logging
+import shutil
+import subprocess
 import time
 import traceback
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ class RunConfig:
     out: Path = Path("runs")
     seeds: tuple[int, ...] | None = None  # None: the budget's seeds
     progress: bool = True
+    records: Path | None = None  # also keep each finished run as JSON + checkpoint here (a published run)
+    commit: bool = False  # git-commit each record as it is written (records must be inside a git work tree)
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -114,6 +118,7 @@ class Job:
                        "data": {"n_train": data_sizes[0], "n_test": data_sizes[1]}}
         self.hash = config_hash(self.config)
         self.ckpt_dir = cfg.out / "checkpoints"
+        self.data_sizes = data_sizes
 
     @property
     def final_ckpt(self) -> Path:
@@ -130,6 +135,14 @@ class Job:
         return self.ckpt_dir / f"{self.arch}-{self.cfg.budget.name}-s{self.seed}-{train_name}-train-" \
                                f"{config_hash(train_cfg)[:8]}.pt"
 
+    def _published_parent(self) -> dict | None:
+        """The baseline's final checkpoint, when this job trains like the baseline, its own training
+        checkpoint is absent and the baseline's run was restored from published records."""
+        if not self.defense.trains_like_baseline or self.spec == "baseline" or self._train_ckpt().is_file():
+            return None
+        base = Job(self.cfg, "baseline", self.arch, self.seed, self.data_sizes).final_ckpt
+        return checkpoint.load(base) if base.is_file() else None
+
     def model(self, data: Cifar10) -> tuple[nn.Module, dict]:
         """The defended network and its facts (size, cost): from its final checkpoint, or made now."""
         torch.manual_seed(self.seed)
@@ -142,10 +155,15 @@ class Job:
         initial = copy.deepcopy(model.state_dict())
         params0, flops0, latency0 = count_params(model), count_flops(model), cpu_latency_ms(model)
         b, precision = self.cfg.budget, Precision.auto()
-        rep = train(model, data.x_train, data.y_train, self.defense, b, self.seed,
-                    ckpt_path=self._train_ckpt(), precision=precision, progress=self.cfg.progress,
-                    desc=f"{self.key.slug}")
-        seconds = rep.seconds
+        parent = self._published_parent()
+        if parent is not None:  # pruning on a fresh machine: the baseline's published network is the parent
+            model.load_state_dict(parent["model"])
+            seconds, train_precision = parent["info"]["train_seconds"], parent["info"]["train_precision"]
+        else:
+            rep = train(model, data.x_train, data.y_train, self.defense, b, self.seed,
+                        ckpt_path=self._train_ckpt(), precision=precision, progress=self.cfg.progress,
+                        desc=f"{self.key.slug}")
+            seconds, train_precision = rep.seconds, rep.precision
 
         def retrain(m: nn.Module, epochs: int, tag: str, budget=b) -> nn.Module:
             nonlocal seconds
@@ -167,7 +185,7 @@ class Job:
         model = model.float().to(memory_format=torch.contiguous_format).cpu()
         info = {"params": count_params(model), "flops": count_flops(model), "latency_ms": cpu_latency_ms(model),
                 "params_parent": params0, "flops_parent": flops0, "latency_ms_parent": latency0,
-                "train_seconds": seconds, "train_precision": rep.precision, "train_epochs": b.epochs,
+                "train_seconds": seconds, "train_precision": train_precision, "train_epochs": b.epochs,
                 "device": str(precision.device), "threads": torch.get_num_threads()}
         checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash,
                                 "info": info}, self.final_ckpt)
@@ -234,12 +252,70 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
     cfg.out.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
     with ResultsStore(cfg.out / "results.sqlite") as store:
+        if cfg.records:
+            restore_records(cfg.records, store, cfg.out / "checkpoints")
         jobs = plan(cfg, (len(data.y_train), len(data.y_test)), store)
+        by_key = {j.key: j for j in jobs}
         for outcome in executor.map(jobs, data):
             record(store, outcome)
+            if cfg.records and not outcome.error:
+                paths = keep_record(store, outcome.key, by_key[outcome.key].final_ckpt, cfg.records)
+                if cfg.commit:
+                    commit_paths(paths, f"published run: {outcome.key.slug}")
         path = write_leaderboard(cfg.out, store, list(cfg.threats))
     log.info("grid finished in %.1f s; leaderboard: %s", time.perf_counter() - t0, path)
     return path
+
+
+def restore_records(records: Path, store: ResultsStore, ckpt_dir: Path) -> int:
+    """Load the run records kept in ``records`` (and their checkpoints) into ``store``: a fresh machine
+    continues a published run from what was committed. Returns how many runs were restored."""
+    n = 0
+    for path in sorted(records.glob("*.json")):
+        rec = json.loads(path.read_text())
+        key = RunKey(**rec["key"])
+        status = store.run_status(key)
+        if status and status == ("done", rec["config_hash"]):
+            continue
+        store.import_run(rec)
+        ckpt = path.with_suffix(".pt")
+        target = ckpt_dir / f"{key.slug}-{rec['config_hash'][:8]}.pt"
+        if ckpt.is_file() and not target.is_file():
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ckpt, target)
+        n += 1
+    if n:
+        log.info("restored %d runs from %s", n, records)
+    return n
+
+
+def keep_record(store: ResultsStore, key: RunKey, final_ckpt: Path, records: Path) -> list[Path]:
+    """Write ``key``'s run as ``records/<slug>.json`` and its final checkpoint beside it (atomically)."""
+    records.mkdir(parents=True, exist_ok=True)
+    rec = store.export_run(key)
+    target = records / f"{key.slug}.json"
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(rec, indent=1, sort_keys=True) + "\n")
+    tmp.replace(target)
+    paths = [target]
+    if final_ckpt.is_file():
+        state = checkpoint.load(final_ckpt)
+        checkpoint.save_atomic({k: state[k] for k in ("model", "arch", "config_hash", "info") if k in state},
+                               target.with_suffix(".pt"))
+        paths.append(target.with_suffix(".pt"))
+    return paths
+
+
+def commit_paths(paths: list[Path], message: str) -> None:
+    """``git add`` + ``git commit`` only ``paths`` (other changes in the work tree are left alone); a
+    failure is logged, not raised: the record is on disk and the next commit takes it along."""
+    cwd = paths[0].parent
+    rel = [str(p.resolve()) for p in paths]
+    for cmd in (["git", "add", "--", *rel], ["git", "commit", "-q", "-m", message, "--", *rel]):
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        if out.returncode:
+            log.warning("could not commit %s: %s", message, (out.stderr or out.stdout).strip().splitlines()[:1])
+            return
 
 
 def masking_flags(store: ResultsStore, runs, results) -> list[str]:

@@ -121,3 +121,35 @@ def test_specs_convert_values_by_field_type():
     assert t.label == "pgd(steps=100,random_start=False,n_images=1000)"
     with pytest.raises(ValueError, match="expected int, got 'many'"):
         build(THREAT_MODELS, "pgd(steps=many)")
+
+
+def test_published_run_is_committed_per_job_and_resumes_on_a_fresh_machine(cifar, tiny_budget, tmp_path):
+    """Each finished run becomes records/<run>.json + .pt in its own commit; a new output directory
+    (a fresh clone) restores them, trains nothing again, and prunes the published baseline network."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for k, v in (("user.email", "t@example.org"), ("user.name", "t")):
+        subprocess.run(["git", "-C", str(repo), "config", k, v], check=True)
+    records = repo / "leaderboard" / "runs" / "smoke"
+    cfg = RunConfig(budget=tiny_budget, defenses=("baseline", "cutout"), out=tmp_path / "a", seeds=(0,),
+                    progress=False, records=records, commit=True)
+    run(cfg, data=cifar)
+    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s"], capture_output=True, text=True).stdout
+    assert log.split("\n")[:2] == ["published run: resnet20-smoke-s0-cutout",
+                                   "published run: resnet20-smoke-s0-baseline"]
+    assert sorted(p.name for p in records.iterdir()) == [
+        "resnet20-smoke-s0-baseline.json", "resnet20-smoke-s0-baseline.pt",
+        "resnet20-smoke-s0-cutout.json", "resnet20-smoke-s0-cutout.pt"]
+    with ResultsStore(tmp_path / "a" / "results.sqlite") as store:
+        first = store.results()
+
+    fresh = dataclasses.replace(cfg, out=tmp_path / "b", defenses=("baseline", "cutout", "prune-layers"))
+    run(fresh, data=cifar)
+    assert not list((tmp_path / "b" / "checkpoints").glob("*-train-*.pt")), "nothing may be trained again"
+    with ResultsStore(tmp_path / "b" / "results.sqlite") as store:
+        again = store.results()
+        runs = store.runs().set_index("defense")
+    pd.testing.assert_frame_equal(again[again.defense != "prune-layers"].reset_index(drop=True), first)
+    assert runs.loc["prune-layers", "params"] < runs.loc["baseline", "params"]
+    assert runs.loc["prune-layers", "train_seconds"] > runs.loc["baseline", "train_seconds"]
+    assert (records / "resnet20-smoke-s0-prune-layers.json").is_file()
