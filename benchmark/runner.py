@@ -159,11 +159,13 @@ class Job:
         if parent is not None:  # pruning on a fresh machine: the baseline's published network is the parent
             model.load_state_dict(parent["model"])
             seconds, train_precision = parent["info"]["train_seconds"], parent["info"]["train_precision"]
+            facts = {k: parent["info"][k] for k in ("train_images_seen",) if k in parent["info"]}
         else:
             rep = train(model, data.x_train, data.y_train, self.defense, b, self.seed,
                         ckpt_path=self._train_ckpt(), precision=precision, progress=self.cfg.progress,
                         desc=f"{self.key.slug}")
             seconds, train_precision = rep.seconds, rep.precision
+            facts = {**rep.facts, "train_images_seen": rep.images_seen}
 
         def retrain(m: nn.Module, epochs: int, tag: str, budget=b) -> nn.Module:
             nonlocal seconds
@@ -186,7 +188,7 @@ class Job:
         info = {"params": count_params(model), "flops": count_flops(model), "latency_ms": cpu_latency_ms(model),
                 "params_parent": params0, "flops_parent": flops0, "latency_ms_parent": latency0,
                 "train_seconds": seconds, "train_precision": train_precision, "train_epochs": b.epochs,
-                "device": str(precision.device), "threads": torch.get_num_threads()}
+                "device": str(precision.device), "threads": torch.get_num_threads(), **facts}
         checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash,
                                 "info": info}, self.final_ckpt)
         return model, info

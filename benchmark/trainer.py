@@ -9,6 +9,7 @@ epoch checkpoint (written atomically, kill -9 safe) ends with the same weights a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from benchmark import checkpoint
 from benchmark.budgets import Budget
 from benchmark.data import augment, to_float
 from benchmark.models import conform_to_state_dict
-from defenses.base import Defense
+from defenses.base import Defense, TrainingSet
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class TrainReport:
     final_loss: float
     precision: str
     resumed_from_epoch: int
+    facts: dict = dataclasses.field(default_factory=dict)  # what the defense's prepare() reported
+    images_seen: int = 0  # images forwarded in training (a defense may enlarge its batches)
 
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -98,13 +101,14 @@ def train(
     precision = precision or Precision.auto()
     epochs = budget.epochs if epochs is None else epochs
     dev = precision.device
-    start, state, before = 0, None, 0.0
+    start, state, before, seen = 0, None, 0.0, 0
     if ckpt_path is not None and Path(ckpt_path).is_file():
         state = checkpoint.load(ckpt_path)
         conform_to_state_dict(model, state["model"])
         model.load_state_dict(state["model"])
         start = int(state["epoch"])
         before = float(state.get("seconds", 0.0))  # training time of the epochs already done
+        seen = int(state.get("images_seen", 0))
     model.to(dev, memory_format=torch.channels_last if precision.channels_last else torch.preserve_format)
     # Weight decay on every parameter, as the CIFAR ResNet codebases the paper builds on.
     opt = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=budget.momentum, nesterov=True,
@@ -112,6 +116,7 @@ def train(
     if state is not None and "optimizer" in state:
         opt.load_state_dict(state["optimizer"])
     x_train, y_train = x_train.to(dev), y_train.to(dev)
+    facts = defense.prepare(TrainingSet(x_train, y_train, budget.name, progress))
     n = len(x_train)
     bs = min(budget.batch_size, n)
     steps = n // bs  # drop the ragged last batch: every step sees a full batch (stable batch norm)
@@ -129,6 +134,7 @@ def train(
             idx = order[i * bs:(i + 1) * bs]
             x = to_float(augment(x_train[idx], g), precision.channels_last)
             x, target = defense.transform_batch(x, y_train[idx], g)
+            seen += len(x)
             with precision.autocast():
                 logits = model(x)
             loss = F.cross_entropy(logits.float(), target)
@@ -144,9 +150,9 @@ def train(
         if ckpt_path is not None:
             checkpoint.save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
                                     "epoch": epoch + 1, "seed": seed, "loss": loss_value,
-                                    "seconds": before + time.perf_counter() - t0}, ckpt_path)
+                                    "seconds": before + time.perf_counter() - t0, "images_seen": seen}, ckpt_path)
         if stop_after_epoch is not None and stop_after_epoch(epoch + 1):
             break
     model.eval()
     return TrainReport(epochs, n * max(0, epochs - start), before + time.perf_counter() - t0, loss_value,
-                       precision.describe(), start)
+                       precision.describe(), start, facts, seen)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,9 +48,26 @@ class ModelContext:
     initial_state: dict[str, torch.Tensor] | None = None
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """What the trainer gives :meth:`Defense.prepare`: the uint8 NCHW training images and labels (on the
+    training device), the budget's name and whether progress bars are wanted."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    budget: str
+    progress: bool = True
+
+
 class Defense(Configurable, abc.ABC):  # noqa: B024 - the identity hooks are the baseline
     """A training-time defense. Subclasses set ``paper`` and, if they take parameters, ``Config``
     (a frozen dataclass); ``name`` is set by the registry decorator."""
+
+    def prepare(self, data: TrainingSet) -> dict[str, Any]:
+        """Called by the trainer before the first batch: build what ``transform_batch`` needs (the
+        stylizer of Stylized training) and return facts to record with the entry, such as its name and
+        build time, which count in the entry's compute. Default: nothing to build."""
+        return {}
 
     def transform_batch(
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator

@@ -19,6 +19,21 @@ DEFAULT_NPZ = REPO.parent / "shared" / "data" / "cifar10.npz"
 torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def stylizer_cache(tmp_path_factory) -> Path:
+    """Tests build their stylizers in a cache of their own (never the user's ~/.cache)."""
+    from benchmark.stylizer import CACHE_ENV
+
+    path = tmp_path_factory.mktemp("stylizer-cache")
+    old = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = old
+
+
 def npz_path() -> Path | None:
     p = Path(os.environ.get(ENV_VAR) or DEFAULT_NPZ)
     return p if p.is_file() else None
