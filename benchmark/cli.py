@@ -13,7 +13,8 @@ from benchmark.data import ENV_VAR, DataError
 from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError
 
 DEFAULT_DEFENSES = "baseline,cutout,mixup,cutmix,prune-filters,prune-layers,prune-both"
-EXPECTED_ERRORS = (DataError, RegistryError, CheckpointError, ValueError, FileNotFoundError)
+EXPECTED_ERRORS = (DataError, RegistryError, CheckpointError, ValueError, FileNotFoundError)  # ValueError covers
+# StylizerError, EntryError and SubmissionError
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -48,6 +49,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.results_store import ResultsStore
     from benchmark.runner import write_leaderboard
 
+    if args.publish:
+        from benchmark.publish import publish
+
+        records = [Path(r) for r in args.records] if args.records else sorted(
+            p for p in (Path(args.board) / "runs").glob("*") if p.is_dir())
+        if not records:
+            raise FileNotFoundError(f"no run records under {Path(args.board) / 'runs'}")
+        md = Path(args.board) / "LEADERBOARD.md"
+        paths = publish(records, Path(args.board) / "entries", md)
+        print(md.read_text())
+        print(f"{len(paths)} entries written to {Path(args.board) / 'entries'}; leaderboard: {md}")
+        return 0
+
     db = Path(args.out) / "results.sqlite"
     if not db.is_file():
         raise FileNotFoundError(f"{db}: no results store; run `defense-bench run --out {args.out}` first")
@@ -55,6 +69,36 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         path = write_leaderboard(Path(args.out), store)
     print(path.read_text())
     return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from benchmark.data import load_cifar10
+    from benchmark.runner import resolve_threats
+    from benchmark.submit import submit
+
+    budget = get_budget(args.budget)
+    board = Path(args.board)
+    paths = submit(args.defense, budget, load_cifar10(args.data), board / "runs" / budget.name, board / "entries",
+                   board / "LEADERBOARD.md", Path(args.out), seeds=args.seed,
+                   threats=resolve_threats(args.threats) if args.threats else None, name=args.name,
+                   progress=not args.no_progress)
+    for p in paths:
+        print(f"entry written: {p}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from benchmark.data import load_cifar10
+    from benchmark.verify import verify
+
+    checks = verify(args.entry, load_cifar10(args.data), tolerance=args.tolerance / 100,
+                    progress=not args.no_progress)
+    for c in checks:
+        print(c)
+    failed = sum(not c.ok for c in checks)
+    print(f"{'FAIL' if failed else 'PASS'}: {len(checks) - failed}/{len(checks)} numbers reproduced within "
+          f"{args.tolerance} points")
+    return 1 if failed else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -72,6 +116,34 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("budgets:")
     for b in BUDGETS.values():
         print(f"  {b.describe()}")
+    return 0
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    import json
+
+    from benchmark import stylizer as st
+    from benchmark.data import load_cifar10, to_float
+
+    data = load_cifar10(args.data)
+    recipe = args.recipe or st.recipe_for_budget(args.budget)
+    s = st.self_trained(recipe, data.x_train, data.y_train, progress=not args.no_progress)
+    x, y = to_float(data.x_test[: args.n_images]), data.y_test[: args.n_images]
+    judge = None
+    if args.judge:
+        from benchmark import checkpoint
+        from benchmark.models import build_model, conform_to_state_dict
+
+        state = checkpoint.load(args.judge)
+        judge = build_model(state.get("arch", "resnet20"))
+        conform_to_state_dict(judge, state["model"])
+        judge.load_state_dict(state["model"])
+        judge.eval()
+    report = {"stylizer": s.info["name"], "key": s.info["key"], "train_seconds": s.info["seconds"],
+              **st.quality(s, x, y, judge)}
+    if args.grid:
+        report["grid"] = str(st.save_grid(s, x, y, args.grid))
+    print(json.dumps(report, indent=1))
     return 0
 
 
@@ -106,12 +178,46 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gpus-per-job", type=float, default=0, help="Ray: GPUs per job (default 0)")
     r.set_defaults(func=cmd_run)
 
-    lb = sub.add_parser("leaderboard", help="re-render OUT/LEADERBOARD.md from the results store")
+    lb = sub.add_parser("leaderboard", help="re-render OUT/LEADERBOARD.md from the results store, or --publish "
+                                            "the entries and LEADERBOARD.md of the published board")
     lb.add_argument("--out", default="runs")
+    lb.add_argument("--publish", action="store_true",
+                    help="export BOARD/entries/*.json from the run records, then render BOARD/LEADERBOARD.md from them")
+    lb.add_argument("--board", default="leaderboard", help="the published board's directory (default: leaderboard)")
+    lb.add_argument("--records", nargs="*", default=None, help="record directories (default: BOARD/runs/*)")
     lb.set_defaults(func=cmd_leaderboard)
+
+    sb = sub.add_parser("submit", help="train and evaluate a new defense under a budget and write its entry")
+    sb.add_argument("defense", help="path/to/file.py:ClassName, or the name of an installed plug-in defense")
+    sb.add_argument("--name", default=None, help="name on the board (default: the class's registered name)")
+    sb.add_argument("--budget", default="quick", choices=sorted(BUDGETS))
+    sb.add_argument("--seed", type=_seeds, default=None, help="seeds (default: the budget's)")
+    sb.add_argument("--threats", default=None, help="threat suite or list (default: paper)")
+    sb.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
+    sb.add_argument("--board", default="leaderboard", help="published board directory (default: leaderboard)")
+    sb.add_argument("--out", default="runs/submit", help="working directory of the run (default: runs/submit)")
+    sb.add_argument("--no-progress", action="store_true")
+    sb.set_defaults(func=cmd_submit)
+
+    vf = sub.add_parser("verify", help="re-evaluate an entry's stored checkpoints: PASS/FAIL per threat")
+    vf.add_argument("entry", help="leaderboard/entries/<entry>.json")
+    vf.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
+    vf.add_argument("--tolerance", type=float, default=0.2, help="allowed difference in points (default 0.2)")
+    vf.add_argument("--no-progress", action="store_true")
+    vf.set_defaults(func=cmd_verify)
 
     ls = sub.add_parser("list", help="registered defenses, threat models, suites and budgets")
     ls.set_defaults(func=cmd_list)
+
+    sz = sub.add_parser("stylize", help="build (or load) the self-trained AdaIN stylizer, judge it, draw a grid")
+    sz.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
+    sz.add_argument("--budget", default="quick", choices=sorted(BUDGETS), help="the budget whose recipe to use")
+    sz.add_argument("--recipe", default=None, help="a stylizer recipe by name (overrides --budget)")
+    sz.add_argument("--grid", default=None, help="write a PNG grid: content / style / α=1 / α=0.5 / reconstruction")
+    sz.add_argument("--judge", default=None, help="a classifier checkpoint: its accuracy on stylized images")
+    sz.add_argument("--n-images", type=int, default=2000, help="test images for the measurements (default 2000)")
+    sz.add_argument("--no-progress", action="store_true")
+    sz.set_defaults(func=cmd_stylize)
 
     pf = sub.add_parser("perf", help="training throughput vs a conventional PIL + DataLoader pipeline")
     pf.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")

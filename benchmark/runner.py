@@ -33,6 +33,7 @@ from benchmark.provenance import code_version, config_hash
 from benchmark.registry import DEFENSES, THREAT_MODELS
 from benchmark.results_store import ResultsStore, RunKey
 from benchmark.specs import split_specs
+from benchmark.submit import check_model
 from benchmark.tables import render_leaderboard
 from benchmark.trainer import Precision, train
 from defenses.base import ModelContext
@@ -197,6 +198,7 @@ class Job:
         """Train or reuse, then evaluate the threats; never raises (the error is in the outcome)."""
         try:
             model, info = self.model(data)
+            check_model(model, self.defense.label)
             todo = [specs.build(THREAT_MODELS, t) for t in self.threats]
             res = evaluate(model, todo, data.x_test, data.y_test, seed=EVAL_SEED, progress=self.cfg.progress)
             records = tuple(ThreatRecord(t.label, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct, r.parts,

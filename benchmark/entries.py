@@ -1,0 +1,202 @@
+"""Leaderboard entries: one JSON file per (defense, architecture, budget), exported from the results store
+and validated against ``leaderboard/schema.json`` (cf. RobustBench's ``model_info``, with numbers kept
+as numbers). ``LEADERBOARD.md`` is rendered from these files only.
+
+Accuracies and deltas are fractions (0.0123 = 1.23 points); intervals are 95% (see ``benchmark.stats``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+
+from benchmark.budgets import BUDGETS
+from benchmark.masking import DIAGNOSTIC_THREATS
+from benchmark.registry import DEFENSES
+from benchmark.results_store import ResultsStore, RunKey
+from benchmark.stats import Interval, paired_bootstrap, paired_t, t_interval
+
+FORMAT = "defense-bench-entry/1"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "leaderboard" / "schema.json"
+BASELINE = "baseline"
+
+
+class EntryError(ValueError):
+    """A malformed entry; the one-line message names the file and the field."""
+
+
+def entry_filename(arch: str, budget: str, label: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_")
+    return f"{arch}-{budget}-{slug}.json"
+
+
+def _schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def validate(entry: Any, source: str = "entry") -> dict:
+    """``entry`` if it matches the schema, else :class:`EntryError` naming the first bad field."""
+    try:
+        jsonschema.validate(entry, _schema())
+    except jsonschema.ValidationError as e:
+        field = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise EntryError(f"{source}: field {field!r}: {e.message[:200]}") from None
+    return entry
+
+
+def load_entry(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such entry") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise EntryError(f"{path}: not JSON ({e})") from None
+    return validate(data, str(path))
+
+
+def load_entries(directory: str | Path) -> list[dict]:
+    return [load_entry(p) for p in sorted(Path(directory).glob("*.json"))]
+
+
+def _robustness_threats(threats: list[str]) -> list[str]:
+    return [t for t in threats if t != "clean"]
+
+
+def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = None,
+                  masking: dict[tuple[str, str, str], str] | None = None) -> list[dict]:
+    """One entry per (defense, architecture, budget) of the finished runs in ``store``; deltas vs the
+    baseline of the same architecture and budget, paired by seed (bootstrap over images with one seed)."""
+    runs, results = store.runs(), store.results()
+    if not len(runs):
+        return []
+    runs = runs[runs.status == "done"]
+    results = results[~results.threat.isin(DIAGNOSTIC_THREATS)]
+    entries = []
+    for (arch, budget), group in runs.groupby(["arch", "budget"], sort=True):
+        res = results[(results.arch == arch) & (results.budget == budget)]
+        # accuracies are k/n: six decimals keep them exact without float32 noise (0.8772000074386597)
+        acc = {(r.defense, int(r.seed), r.threat): round(float(r.accuracy), 6) for r in res.itertuples()}
+        n_img = {(r.defense, r.threat): int(r.n) for r in res.itertuples()}
+        base_seeds = set(group[group.defense == BASELINE].seed.astype(int))
+        for label, rows in group.groupby("defense", sort=False):
+            seeds = sorted(int(s) for s in rows.seed)
+            threats = sorted({t for (d, _, t) in acc if d == label})
+            threats = (["clean"] if "clean" in threats else []) + [t for t in threats if t != "clean"]
+            cfg = json.loads(rows.iloc[0].config_json)
+            entry = {
+                "format": FORMAT, "name": label, "defense": cfg["defense"], "defense_config": cfg["defense_config"],
+                "paper": DEFENSES.get(cfg["defense"]).paper if cfg["defense"] in DEFENSES else "",
+                "architecture": arch,
+                "budget": {**cfg["budget"], "description": BUDGETS[budget].describe() if budget in BUDGETS else ""},
+                "seeds": seeds,
+                "threats": {},
+                "deltas": None,
+                "params": float(np.mean([r.params for r in rows.itertuples()])),
+                "flops": float(np.mean([r.flops for r in rows.itertuples()])),
+                "params_parent": float(rows.iloc[0].params_parent),
+                "flops_parent": float(rows.iloc[0].flops_parent),
+                "compute": _compute(rows),
+                "masking": (masking or {}).get((label, arch, budget)),
+                "code_versions": sorted(set(rows.code_version)),
+                "config_hashes": {str(int(r.seed)): r.config_hash for r in rows.itertuples()},
+                "checkpoints": {},
+            }
+            for t in threats:
+                per_seed = {str(s): acc[(label, s, t)] for s in seeds if (label, s, t) in acc}
+                i = t_interval(list(per_seed.values()))
+                entry["threats"][t] = {"per_seed": per_seed, "mean": i.mean,
+                                       "ci95": None if np.isnan(i.half_width) else i.half_width,
+                                       "n": n_img[(label, t)]}
+            if checkpoints:
+                entry["checkpoints"] = {str(s): checkpoints[k] for s in seeds
+                                        if (k := RunKey(label, arch, budget, s)) in checkpoints}
+            if label != BASELINE and base_seeds:
+                entry["deltas"] = _deltas(store, acc, label, arch, budget, threats, sorted(base_seeds & set(seeds)))
+            entries.append(validate(entry, f"entry {label}"))
+    return entries
+
+
+def _compute(rows) -> dict:
+    def mean(col: str) -> float | None:
+        # a zero is "not recorded" (a network trained by an older version, reused from its checkpoint)
+        vals = [v for r in rows.itertuples() if col in rows and (v := getattr(r, col)) == v and v]
+        return float(np.mean(vals)) if vals else None
+
+    first = rows.iloc[0]
+    seen = mean("train_images_seen")
+    flops_parent = float(first.flops_parent)
+    out = {"epochs": int(first.train_epochs), "train_seconds": mean("train_seconds"),
+           "train_images_seen": seen,
+           # forward + backward ≈ 3 forward passes per image (Kaplan et al. 2020); the stylizer's passes are
+           # in train_seconds, not in this estimate
+           "train_flops_estimate": 3 * flops_parent * seen if seen else None,
+           "device": str(first.device), "threads": int(first.threads) if "threads" in rows else None,
+           "precision": str(first.train_precision)}
+    if "stylizer" in rows and isinstance(first.stylizer, str):
+        out |= {"stylizer": first.stylizer, "stylizer_seconds": float(first.stylizer_seconds)}
+    return out
+
+
+def _deltas(store: ResultsStore, acc: dict, label: str, arch: str, budget: str, threats: list[str],
+            seeds: list[int]) -> dict:
+    """Per-threat deltas, plus robustness (mean over non-clean threats), generalization (clean) and
+    average (their mean), each with its interval."""
+    both = [t for t in threats if all((label, s, t) in acc and (BASELINE, s, t) in acc for s in seeds)]
+    out: dict[str, Any] = {}
+    if not seeds or not both:
+        return out
+
+    def interval(ts: list[str]) -> Interval:
+        if len(seeds) >= 2:
+            d = [np.mean([acc[(label, s, t)] for t in ts]) for s in seeds]
+            b = [np.mean([acc[(BASELINE, s, t)] for t in ts]) for s in seeds]
+            return paired_t(d, b)
+        s = seeds[0]
+        dc = [store.correct(RunKey(label, arch, budget, s), t) for t in ts]
+        bc = [store.correct(RunKey(BASELINE, arch, budget, s), t) for t in ts]
+        if any(c is None for c in dc + bc) or any(len(a) != len(b) for a, b in zip(dc, bc, strict=True)):
+            return Interval(float(np.mean([acc[(label, s, t)] - acc[(BASELINE, s, t)] for t in ts])), float("nan"),
+                            "single seed, no per-image outcomes")
+        return paired_bootstrap(dc, bc)
+
+    for t in both:
+        out[t] = interval([t]).as_dict()
+    rob = _robustness_threats(both)
+    gen = interval(["clean"]) if "clean" in both else None
+    r = interval(rob) if rob else None
+    if r:
+        out["robustness"] = r.as_dict()
+    if gen:
+        out["generalization"] = gen.as_dict()
+    if r and gen:
+        # Average = (robustness + generalization) / 2, an interval of its own over the same pairing
+        if len(seeds) >= 2:
+            avg = paired_t([(np.mean([acc[(label, s, t)] for t in rob]) + acc[(label, s, "clean")]) / 2
+                            for s in seeds],
+                           [(np.mean([acc[(BASELINE, s, t)] for t in rob]) + acc[(BASELINE, s, "clean")]) / 2
+                            for s in seeds])
+        else:
+            avg = Interval((r.mean + gen.mean) / 2, (r.half_width + gen.half_width) / 2, r.method + " (mean of the "
+                           "two half-widths, an upper bound)")
+        out["average"] = avg.as_dict()
+    return out
+
+
+def write_entries(entries: list[dict], directory: str | Path) -> list[Path]:
+    """Write each entry atomically as ``directory/<arch>-<budget>-<name>.json``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for e in entries:
+        path = directory / entry_filename(e["architecture"], e["budget"]["name"], e["name"])
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(e, indent=1, sort_keys=False, allow_nan=False) + "\n")
+        tmp.replace(path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,219 @@
+"""The published leaderboard: run records → entry JSON files → ``LEADERBOARD.md`` + plots.
+
+``LEADERBOARD.md`` is rendered from the entry files alone (:func:`render`), so what a reader sees is
+exactly what the entries hold; :func:`publish` first re-exports the entries from the committed run
+records (``leaderboard/runs/<budget>/*.json``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from benchmark import entries as E
+from benchmark.results_store import ResultsStore, RunKey
+from benchmark.tables import combine_flags, threat_title
+
+MARK = "✱"  # the 95% interval of a delta excludes zero
+TABLE4_SUMMARY = ("robustness", "generalization", "average")
+
+
+def _pct(x: float | None, hw: float | None = None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{100 * x:.2f}" + (f" ± {100 * hw:.2f}" if hw is not None else "")
+
+
+def _delta(d: dict | None) -> str:
+    if not d:
+        return "–"
+    shown = round(100 * d["mean"], 2) + 0.0
+    text = f"({'-' if shown < 0 else '+'}) {abs(shown):.2f}"
+    if d["ci95"] is not None:
+        text += f" ± {100 * d['ci95']:.2f}"
+    return text + (f" {MARK}" if d["excludes_zero"] else "")
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join([_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)])
+
+
+def _order(entries: list[dict]) -> list[dict]:
+    """Baseline first, then the data defenses, then pruning, each alphabetically."""
+    return sorted(entries, key=lambda e: (e["name"] != E.BASELINE, e["defense"].startswith("prune"), e["name"]))
+
+
+def _threats(entries: list[dict]) -> list[str]:
+    seen = []
+    for e in entries:
+        seen += [t for t in e["threats"] if t not in seen]
+    return (["clean"] if "clean" in seen else []) + [t for t in seen if t != "clean"]
+
+
+def _interval_note(group: list[dict]) -> str:
+    methods = sorted({d["method"].split(" (")[0] for e in group for d in (e["deltas"] or {}).values()})
+    return "; ".join(methods) if methods else "no baseline to compare with"
+
+
+def table4(group: list[dict], plot: str | None = None) -> str:
+    threats = _threats(group)
+    header = (["Defense"] + [threat_title(t) for t in threats] + ["Robustness", "Generalization", "Average",
+                                                                   "Params", "FLOPs", "Masking"])
+    rows = []
+    for e in _order(group):
+        d = e["deltas"] or {}
+        rows.append([f"`{e['name']}`"] + [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"])
+                                          if t in e["threats"] else "–" for t in threats]
+                    + [_delta(d.get(k)) for k in TABLE4_SUMMARY]
+                    + [f"{e['params'] / 1e6:.3f} M", f"{e['flops'] / 1e6:.1f} M", e["masking"] or "–"])
+    text = _table(header, rows)
+    if plot:
+        text += f"\n\n![Robustness vs generalization delta per defense, 95% intervals]({plot})"
+    return text
+
+
+def _pruning_rows(group: list[dict], pick) -> list[list[str]]:
+    threats = [t for t in _threats(group) if t != "clean"]
+    rows = []
+    for e in _order(group):
+        if not e["defense"].startswith("prune") or not pick(e):
+            continue
+        d = e["deltas"] or {}
+        params = 1 - e["params"] / e["params_parent"] if e["params_parent"] else math.nan
+        flops = 1 - e["flops"] / e["flops_parent"] if e["flops_parent"] else math.nan
+        rows.append([f"`{e['name']}`", f"{100 * params:.1f}%", f"{100 * flops:.1f}%", _delta(d.get("clean"))]
+                    + [_delta(d.get(t)) for t in threats] + [_delta(d.get("robustness"))])
+    return rows
+
+
+def pruning_tables(group: list[dict]) -> list[str]:
+    """The paper's Tables 1–3 from the pruning entries: by kind (filters/layers/both, default options),
+    by adjustment (Table 2) and by criterion (Table 3); each where such entries exist."""
+    threats = [t for t in _threats(group) if t != "clean"]
+    header = ["Method", "Params ↓", "FLOPs ↓", "Clean Δ"] + [f"{threat_title(t)} Δ" for t in threats] + ["Robustness"]
+    specs = [
+        ("Table 1 — structural pruning vs its unpruned parent", lambda e: e["name"] == e["defense"]),
+        ("Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket",
+         lambda e: "adjustment" in e["name"]),
+        ("Table 3 — filter-importance criteria", lambda e: "criterion" in e["name"]),
+    ]
+    out = []
+    for title, pick in specs:
+        rows = _pruning_rows(group, pick)
+        out.append(f"### {title}\n\n" + (_table(header, rows) if rows else "_No such runs in this budget._"))
+    return out
+
+
+def compute_table(group: list[dict]) -> str:
+    header = ["Defense", "Epochs", "Train time / seed", "Images seen", "Est. train FLOPs", "Stylizer build",
+              "Device", "Threads", "Code"]
+    rows = []
+    for e in _order(group):
+        c = e["compute"]
+        secs = c.get("train_seconds")
+        flops = c.get("train_flops_estimate")
+        rows.append([f"`{e['name']}`", str(c["epochs"]), "–" if secs is None else f"{secs / 60:.1f} min",
+                     "–" if not c.get("train_images_seen") else f"{c['train_images_seen'] / 1e6:.2f} M",
+                     "–" if not flops else f"{flops / 1e12:.1f} T",
+                     f"{c['stylizer']} ({c['stylizer_seconds'] / 60:.1f} min, once)" if c.get("stylizer") else "–",
+                     c["device"], str(c.get("threads") or "–"), ", ".join(e["code_versions"])])
+    return _table(header, rows)
+
+
+def plot(group: list[dict], path: Path) -> Path | None:
+    """Robustness delta vs generalization delta per defense with 95% interval bars (matplotlib PNG)."""
+    pts = [e for e in _order(group) if e["deltas"] and "robustness" in e["deltas"] and "generalization" in e["deltas"]]
+    if not pts:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.axvline(0, color="0.6", lw=0.8)
+    for e in pts:
+        g, r = e["deltas"]["generalization"], e["deltas"]["robustness"]
+        xerr = 100 * g["ci95"] if g["ci95"] is not None else None
+        yerr = 100 * r["ci95"] if r["ci95"] is not None else None
+        color = "tab:red" if e["defense"].startswith("prune") else "tab:blue"
+        ax.errorbar(100 * g["mean"], 100 * r["mean"], xerr=xerr, yerr=yerr, fmt="o", color=color, capsize=3)
+        ax.annotate(e["name"], (100 * g["mean"], 100 * r["mean"]), textcoords="offset points", xytext=(5, 4),
+                    fontsize=8)
+    first = pts[0]
+    ax.set_xlabel("Generalization Δ: clean accuracy vs baseline (points)")
+    ax.set_ylabel("Robustness Δ: mean over threats vs baseline (points)")
+    ax.set_title(f"{first['architecture']}, budget {first['budget']['name']}, seeds "
+                 f"{','.join(map(str, first['seeds']))} (95% intervals)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | None = None) -> str:
+    """``LEADERBOARD.md`` from entries alone; with ``plot_dir`` also one PNG per (architecture, budget)."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for e in entries:
+        groups[(e["architecture"], e["budget"]["name"])].append(e)
+    parts = ["# defense-bench leaderboard", "",
+             "Generated by `defense-bench leaderboard --publish` from `leaderboard/entries/*.json` only. "
+             "Accuracies (%): mean ± 95% confidence half-width over seeds. Deltas vs the baseline "
+             "(percentage points, signed as Jordao & Pedrini's Table 4) are paired by seed (t-interval) or, "
+             f"with one seed, by test image (bootstrap); {MARK} marks an interval that excludes zero. "
+             "Robustness = mean delta over the non-clean threats; Generalization = clean delta; "
+             "Average = their mean. Every number is traceable to its entry's config hashes and code version."]
+    for (arch, budget), group in sorted(groups.items()):
+        seeds = sorted({s for e in group for s in e["seeds"]})
+        parts += ["", f"## {arch}, budget `{budget}` — seeds {', '.join(map(str, seeds))}", "",
+                  group[0]["budget"]["description"], "", f"Intervals: {_interval_note(group)}.", "",
+                  "### Table 4 — defenses compared", ""]
+        png = None
+        if plot_dir is not None:
+            p = plot(group, plot_dir / f"plot-{arch}-{budget}.png")
+            if p is not None:
+                png = os.path.relpath(p, md_dir) if md_dir else str(p)
+        parts += [table4(group, png), ""]
+        for t in pruning_tables(group):
+            parts += [t, ""]
+        parts += ["### Training compute", "", compute_table(group)]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[Path]:
+    """Re-export the entries from the run records, then render ``md_path`` (and its plots) from the entry
+    files. Returns the entry paths written."""
+    from benchmark.runner import masking_flags
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with ResultsStore(Path(tmp) / "published.sqlite") as store:
+            ckpts: dict[RunKey, str] = {}
+            for d in records_dirs:
+                import json
+
+                for rec_path in sorted(Path(d).glob("*.json")):
+                    key = store.import_run(json.loads(rec_path.read_text()))
+                    pt = rec_path.with_suffix(".pt")
+                    if pt.is_file():
+                        ckpts[key] = os.path.relpath(pt, entries_dir)
+            runs, results = store.runs(), store.results()
+            masking: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+            if len(runs):
+                for r, f in zip(runs.itertuples(), masking_flags(store, runs, results), strict=True):
+                    masking[(r.defense, r.arch, r.budget)].append(f)
+            flags = {k: combine_flags(v) for k, v in masking.items()}
+            paths = E.write_entries(E.build_entries(store, ckpts, flags), entries_dir)
+    text = render(E.load_entries(entries_dir), plot_dir=md_path.parent, md_dir=md_path.parent)
+    tmp_md = md_path.with_suffix(".md.tmp")
+    tmp_md.write_text(text)
+    tmp_md.replace(md_path)
+    return paths

@@ -1,0 +1,160 @@
+"""Intervals, entries, the published leaderboard, verify and submit."""
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from benchmark import entries as E
+from benchmark.publish import publish, render
+from benchmark.registry import DEFENSES
+from benchmark.results_store import ResultsStore, RunKey
+from benchmark.stats import paired_bootstrap, paired_t, t_interval
+from benchmark.submit import SubmissionError, check_model, load_defense_class, submit
+from benchmark.verify import verify
+
+
+def test_t_interval_of_a_fixed_sample_equals_the_hand_computed_value():
+    # mean 2.5, s = sqrt(5/3) = 1.2909944, t_{0.975, 3} = 3.1824463 → 3.1824463 · 1.2909944 / 2
+    i = t_interval([1, 2, 3, 4])
+    assert i.mean == 2.5 and i.half_width == pytest.approx(2.0542603, abs=1e-6)
+    # paired differences 0.01, 0.02, 0.01: mean 0.013333, s = 0.0057735, t_{0.975, 2} = 4.3026527
+    d = paired_t([0.80, 0.82, 0.81], [0.79, 0.80, 0.80])
+    assert d.mean == pytest.approx(0.0133333, abs=1e-6)
+    assert d.half_width == pytest.approx(4.3026527 * 0.0057735 / math.sqrt(3), abs=1e-6)
+    assert not d.excludes_zero  # 0.0133 < 0.0143
+    assert math.isnan(t_interval([0.5]).half_width)
+
+
+def test_paired_bootstrap_is_zero_for_identical_outcomes_and_covers_a_known_difference():
+    a = np.random.default_rng(0).random(5000) < 0.7
+    same = paired_bootstrap([a], [a.copy()])
+    assert same.mean == 0 and same.half_width == 0 and not same.excludes_zero
+    b = a.copy()
+    b[:500] = ~b[:500]  # flip 10% of the decisions: the difference is known exactly
+    i = paired_bootstrap([a], [b])
+    assert i.mean == pytest.approx(a.mean() - b.mean())
+    assert 0 < i.half_width < 0.02 and abs(i.mean) > i.half_width
+
+
+def _fake_store(path):
+    """Baseline and cutout, 3 seeds, clean and FGSM: known numbers."""
+    acc = {("baseline", "clean"): [0.90, 0.91, 0.92], ("baseline", "fgsm"): [0.10, 0.12, 0.11],
+           ("cutout", "clean"): [0.91, 0.93, 0.92], ("cutout", "fgsm"): [0.14, 0.15, 0.16]}
+    store = ResultsStore(path)
+    for defense in ("baseline", "cutout"):
+        for seed in range(3):
+            key = RunKey(defense, "resnet20", "quick", seed)
+            store.start_run(key, {"defense": defense, "defense_config": {"size": 16} if defense == "cutout" else {},
+                                  "budget": {"name": "quick", "archs": ["resnet20"], "epochs": 12, "batch_size": 256,
+                                             "lr": 0.4}}, f"hash-{defense}-{seed}", "git:abc")
+            store.update_info(key, params=272474, flops=81.6e6, params_parent=272474, flops_parent=81.6e6,
+                              train_seconds=480.0 + seed, train_epochs=12, device="cpu", threads=2,
+                              train_precision="bf16", train_images_seen=600000)
+            for threat in ("clean", "fgsm"):
+                a = acc[(defense, threat)][seed]
+                store.add_result(key, threat, a, 10000, 1.0, {}, torch.zeros(10000, dtype=torch.bool))
+            store.finish_run(key)
+    return store
+
+
+EXPECTED_TABLE4 = """\
+| Defense | Clean | FGSM | Robustness | Generalization | Average | Params | FLOPs | Masking |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| `baseline` | 91.00 ± 2.48 | 11.00 ± 2.48 | – | – | – | 0.272 M | 81.6 M | – |
+| `cutout` | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.48 ✱ | (+) 1.00 ± 2.48 | (+) 2.50 ± 0.00 ✱ | 0.272 M | 81.6 M | – |
+"""
+
+
+def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
+    with _fake_store(tmp_path / "r.sqlite") as store:
+        entries = E.build_entries(store)
+    cut = next(e for e in entries if e["name"] == "cutout")
+    # deltas by seed: clean +1, +2, 0 (mean 1, s 1); fgsm +4, +3, +5 (mean 4, s 1); average 2.5 every seed
+    assert cut["deltas"]["clean"]["mean"] == pytest.approx(0.01)
+    assert cut["deltas"]["robustness"]["ci95"] == pytest.approx(4.3026527 * 0.01 / math.sqrt(3), abs=1e-7)
+    assert cut["threats"]["clean"]["per_seed"] == {"0": 0.91, "1": 0.93, "2": 0.92}
+    E.write_entries(entries, tmp_path / "entries")
+    md = render(E.load_entries(tmp_path / "entries"))
+    assert EXPECTED_TABLE4 in md
+    assert "Intervals: paired t over 3 seeds." in md
+    assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu | 2 | git:abc |" in md
+
+
+def test_a_malformed_entry_is_rejected_naming_the_field(tmp_path):
+    with _fake_store(tmp_path / "r.sqlite") as store:
+        good = E.build_entries(store)[1]
+    bad = copy.deepcopy(good)
+    bad["threats"]["clean"]["mean"] = "0.92"  # a number as a string (RobustBench's mistake)
+    with pytest.raises(E.EntryError, match=r"field 'threats.clean.mean': '0.92' is not of type 'number'"):
+        E.validate(bad, "x.json")
+    missing = copy.deepcopy(good)
+    del missing["seeds"]
+    with pytest.raises(E.EntryError, match="'seeds' is a required property"):
+        E.validate(missing)
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(E.EntryError, match="broken.json: not JSON"):
+        E.load_entry(tmp_path / "broken.json")
+
+
+def test_verify_passes_a_published_entry_and_fails_an_edited_one(cifar, tiny_budget, tmp_path):
+    from benchmark.runner import RunConfig, run
+
+    board = tmp_path / "board"
+    run(RunConfig(budget=tiny_budget, defenses=("baseline",), threats=("clean", "fgsm"), out=tmp_path / "w",
+                  seeds=(0,), progress=False, records=board / "runs" / "smoke"), data=cifar)
+    (path,) = publish([board / "runs" / "smoke"], board / "entries", board / "LEADERBOARD.md")
+    checks = verify(path, cifar, progress=False)
+    assert [(c.threat, c.ok) for c in checks] == [("clean", True), ("fgsm", True)]
+    entry = json.loads(path.read_text())
+    entry["threats"]["clean"]["per_seed"]["0"] += 0.05
+    path.write_text(json.dumps(entry))
+    checks = verify(path, cifar, progress=False)
+    assert [(c.threat, c.ok) for c in checks] == [("clean", False), ("fgsm", True)]
+
+
+def test_model_checks_reject_bad_outputs():
+    class Shape(nn.Module):
+        def forward(self, x):
+            return torch.zeros(len(x), 5)
+
+    class NaN(nn.Module):
+        def forward(self, x):
+            return torch.full((len(x), 10), float("nan"))
+
+    class Noisy(nn.Module):
+        def forward(self, x):
+            return torch.rand(len(x), 10)
+
+    for model, msg in ((Shape(), r"returns \(16, 5\)"), (NaN(), "NaN"), (Noisy(), "not deterministic")):
+        with pytest.raises(SubmissionError, match=msg):
+            check_model(model)
+
+
+def test_submission_must_be_a_defense(tmp_path):
+    f = tmp_path / "not_a_defense.py"
+    f.write_text("class Thing:\n    pass\n")
+    with pytest.raises(SubmissionError, match="'Thing' is not a Defense subclass"):
+        load_defense_class(f"{f}:Thing")
+    with pytest.raises(SubmissionError, match="defines no 'Missing'"):
+        load_defense_class(f"{f}:Missing")
+
+
+def test_example_defense_submits_end_to_end(cifar, tiny_budget, tmp_path):
+    board = tmp_path / "board"
+    try:
+        (path,) = submit("examples/label_smoothing.py:LabelSmoothing", tiny_budget, cifar, board / "runs" / "smoke",
+                         board / "entries", board / "LEADERBOARD.md", tmp_path / "work", seeds=(0,), progress=False)
+        entry = E.load_entry(path)
+        assert entry["name"] == "label-smoothing" and entry["deltas"]["generalization"]["method"].startswith("paired")
+        assert "`label-smoothing`" in (board / "LEADERBOARD.md").read_text()
+        assert (board / "plot-resnet20-smoke.png").stat().st_size > 1000
+        with pytest.raises(SubmissionError, match="already on the board"):
+            submit("label-smoothing", tiny_budget, cifar, board / "runs" / "smoke", board / "entries",
+                   board / "LEADERBOARD.md", tmp_path / "work", seeds=(0,), progress=False)
+    finally:
+        DEFENSES.unregister("label-smoothing")
