@@ -12,7 +12,7 @@ from benchmark.checkpoint import CheckpointError
 from benchmark.data import ENV_VAR, DataError
 from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError
 
-DEFAULT_DEFENSES = "baseline,cutout,mixup,cutmix,prune-filters,prune-layers,prune-both"
+DEFAULT_DEFENSES = "baseline,cutout,mixup,cutmix,stylized,shape-texture,prune-filters,prune-layers,prune-both"
 EXPECTED_ERRORS = (DataError, RegistryError, CheckpointError, ValueError, FileNotFoundError)  # ValueError covers
 # StylizerError, EntryError and SubmissionError
 

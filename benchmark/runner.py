@@ -47,8 +47,8 @@ class RunConfig:
     """One invocation of the benchmark grid."""
 
     budget: Budget
-    defenses: tuple[str, ...] = ("baseline", "cutout", "mixup", "cutmix", "prune-filters", "prune-layers",
-                                 "prune-both")
+    defenses: tuple[str, ...] = ("baseline", "cutout", "mixup", "cutmix", "stylized", "shape-texture",
+                                 "prune-filters", "prune-layers", "prune-both")
     threats: tuple[str, ...] = SUITES["paper"]
     out: Path = Path("runs")
     seeds: tuple[int, ...] | None = None  # None: the budget's seeds

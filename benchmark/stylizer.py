@@ -271,8 +271,20 @@ def recipe_for_budget(budget_name: str) -> str:
     return "tiny" if budget_name == "smoke" else "standard"
 
 
+# Stylizers committed with the published board: a fresh clone continues the published run without
+# training the stylizer again (searched after the cache).
+PUBLISHED_DIR = Path(__file__).resolve().parent.parent / "leaderboard" / "stylizers"
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "defense-bench")
+
+
+def _cached(name: str) -> Path | None:
+    for d in (cache_dir(), PUBLISHED_DIR):
+        if (d / name).is_file():
+            return d / name
+    return None
 
 
 def data_fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
@@ -370,8 +382,8 @@ def self_trained(recipe: StylizerRecipe | str, x_train: torch.Tensor, y_train: t
     dev = torch.device(device)
     fingerprint = data_fingerprint(x_train, y_train)
     path = cache_path(recipe, fingerprint)
-    if path.is_file():
-        return _load_cached(path)
+    if (found := _cached(path.name)) is not None:
+        return _load_cached(found).to(dev)
     if recipe.n_train and recipe.n_train < len(x_train):
         pick = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(recipe.seed))[: recipe.n_train]
         x_train, y_train = x_train[pick], y_train[pick]
@@ -405,8 +417,11 @@ def _load_cached(path: Path) -> Stylizer:
 def find_cached(recipe: str = "standard") -> Path | None:
     """The cached self-trained stylizer of ``recipe`` (newest when several data sets were used), if any."""
     prefix = f"stylizer-{config_hash(dataclasses.asdict(RECIPES[recipe]))[:12]}-"
-    found = sorted(cache_dir().glob(f"{prefix}*.pt"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+    for d in (cache_dir(), PUBLISHED_DIR):
+        found = sorted(d.glob(f"{prefix}*.pt"), key=lambda p: p.stat().st_mtime)
+        if found:
+            return found[-1]
+    return None
 
 
 def load_cached(path: str | Path) -> Stylizer:

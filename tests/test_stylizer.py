@@ -127,3 +127,21 @@ def test_stylized_defense_keeps_labels_and_changes_images(cifar):
     assert torch.equal(out[16:], xb[16:]) and not torch.equal(out[:16], xb[:16])
     with pytest.raises(ValueError, match="fraction and alpha"):
         build(DEFENSES, "stylized(fraction=1.5)")
+
+
+def test_shape_bias_counts_shape_and_texture_decisions_on_cue_conflict_images(cifar):
+    from benchmark.registry import THREAT_MODELS
+
+    st.self_trained("tiny", cifar.x_train[:2048], cifar.y_train[:2048], progress=False)
+    threat = build(THREAT_MODELS, "shape-bias(recipe=tiny)")
+    x, y = cifar.x_test[:200].float() / 255, cifar.y_test[:200]
+
+    class Oracle(torch.nn.Module):  # answers the content label of whatever image it was shown last
+        def forward(self, z):
+            return F.one_hot(y[: len(z)], 10).float()
+
+    out = threat.outcomes(Oracle(), x, y, torch.Generator().manual_seed(0))
+    assert out[""].all() and not out["texture"].any()  # a pure shape decision maker: shape bias 1
+    from attacks.shape_bias import shape_bias
+
+    assert shape_bias(out[""].float().mean().item(), out["texture"].float().mean().item()) == 1.0

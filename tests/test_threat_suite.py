@@ -147,8 +147,11 @@ def test_full_suite_names_every_threat():
         build(THREAT_MODELS, spec)
 
 
-def test_unavailable_threat_is_reported_not_fatal(cifar, tiny_budget, tmp_path):
+def test_unavailable_threat_is_reported_not_fatal(cifar, tiny_budget, tmp_path, monkeypatch):
+    from benchmark import stylizer
     from benchmark.runner import RunConfig, run
+
+    monkeypatch.setattr(stylizer, "PUBLISHED_DIR", tmp_path / "no-stylizers")  # no stylizer anywhere
 
     md = run(RunConfig(budget=tiny_budget, defenses=("baseline",), threats=("clean", "shape-bias"), out=tmp_path,
                        seeds=(0,), progress=False), data=cifar).read_text()
