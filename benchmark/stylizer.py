@@ -179,7 +179,7 @@ class Stylizer(nn.Module):
             with autocast:
                 t = adain(self.features(c)[-1].float(), self.features(s)[-1].float(), alpha)
                 out.append(self.decoder(t).float().clamp_(0, 1))
-        return torch.cat(out).contiguous(memory_format=torch.preserve_format)
+        return torch.cat(out)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

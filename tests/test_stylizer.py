@@ -145,3 +145,18 @@ def test_shape_bias_counts_shape_and_texture_decisions_on_cue_conflict_images(ci
     from attacks.shape_bias import shape_bias
 
     assert shape_bias(out[""].float().mean().item(), out["texture"].float().mean().item()) == 1.0
+
+
+def test_stylized_and_shape_texture_train_through_the_runner(cifar, tiny_budget, tmp_path):
+    """The real path: trainer batches are channels_last, prepare() builds the stylizer, the entry records it."""
+    from benchmark.results_store import ResultsStore
+    from benchmark.runner import RunConfig, run
+
+    run(RunConfig(budget=tiny_budget, defenses=("baseline", "stylized", "shape-texture"), threats=("clean",),
+                  out=tmp_path, seeds=(0,), progress=False), data=cifar)
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        runs = store.runs().set_index("defense")
+    assert (runs.status == "done").all(), runs.error.to_dict()
+    assert runs.loc["stylized", "stylizer"] == "self-trained-tiny" and runs.loc["stylized", "stylizer_seconds"] > 0
+    # shape-texture forwards every batch twice (clean + cue-conflict)
+    assert runs.loc["shape-texture", "train_images_seen"] == 2 * runs.loc["stylized", "train_images_seen"]
