@@ -30,9 +30,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = get_budget(args.budget)
     cfg = RunConfig(budget=budget, defenses=resolve_defenses(args.defenses), threats=resolve_threats(args.threats),
                     out=Path(args.out), seeds=args.seed, progress=not args.no_progress,
-                    records=Path(args.records) if args.records else None, commit=args.commit)
-    if args.commit and not args.records:
-        raise ValueError("--commit needs --records DIR (the directory whose records are committed)")
+                    records=Path(args.records) if args.records else None, commit=args.commit,
+                    publish=args.publish)
+    if (args.commit or args.publish) and not args.records:
+        raise ValueError("--commit and --publish need --records DIR (e.g. leaderboard/runs/quick)")
     print(budget.describe(), flush=True)
     executor = None
     if args.executor == "ray":
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep each finished run as DIR/<run>.json + .pt and resume from those found there "
                         "(the published run uses leaderboard/runs/<budget>)")
     r.add_argument("--commit", action="store_true", help="git-commit each record as soon as it is written")
+    r.add_argument("--publish", action="store_true",
+                   help="after each record, re-publish the board that holds DIR (DIR/../..: entries, LEADERBOARD.md)")
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="run jobs in this process (default) or as Ray tasks")
     r.add_argument("--address", default=None, help="Ray cluster to join (e.g. auto); default: start a local one")

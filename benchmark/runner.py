@@ -55,6 +55,7 @@ class RunConfig:
     progress: bool = True
     records: Path | None = None  # also keep each finished run as JSON + checkpoint here (a published run)
     commit: bool = False  # git-commit each record as it is written (records must be inside a git work tree)
+    publish: bool = False  # after each record, re-publish the board holding ``records`` (records/../..)
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -264,6 +265,8 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
             record(store, outcome)
             if cfg.records and not outcome.error:
                 paths = keep_record(store, outcome.key, by_key[outcome.key].final_ckpt, cfg.records)
+                if cfg.publish:
+                    paths += publish_board(cfg.records.parent.parent)
                 if cfg.commit:
                     commit_paths(paths, f"published run: {outcome.key.slug}")
         path = write_leaderboard(cfg.out, store, list(cfg.threats))
@@ -308,6 +311,16 @@ def keep_record(store: ResultsStore, key: RunKey, final_ckpt: Path, records: Pat
                                target.with_suffix(".pt"))
         paths.append(target.with_suffix(".pt"))
     return paths
+
+
+def publish_board(board: Path) -> list[Path]:
+    """Re-export ``board/entries`` from every ``board/runs/*`` and re-render ``board/LEADERBOARD.md``;
+    returns the files written (entries, markdown, plots)."""
+    from benchmark.publish import publish
+
+    md = board / "LEADERBOARD.md"
+    entries = publish(sorted(p for p in (board / "runs").glob("*") if p.is_dir()), board / "entries", md)
+    return [*entries, md, *board.glob("plot-*.png")]
 
 
 def commit_paths(paths: list[Path], message: str) -> None:

@@ -132,8 +132,14 @@ def test_published_run_is_committed_per_job_and_resumes_on_a_fresh_machine(cifar
         subprocess.run(["git", "-C", str(repo), "config", k, v], check=True)
     records = repo / "leaderboard" / "runs" / "smoke"
     cfg = RunConfig(budget=tiny_budget, defenses=("baseline", "cutout"), out=tmp_path / "a", seeds=(0,),
-                    progress=False, records=records, commit=True)
+                    progress=False, records=records, commit=True, publish=True)
     run(cfg, data=cifar)
+    board = repo / "leaderboard"
+    assert "`cutout`" in (board / "LEADERBOARD.md").read_text()
+    assert sorted(p.name for p in (board / "entries").iterdir()) == ["resnet20-smoke-baseline.json",
+                                                                      "resnet20-smoke-cutout.json"]
+    tracked = subprocess.run(["git", "-C", str(repo), "ls-files"], capture_output=True, text=True).stdout.split()
+    assert "leaderboard/LEADERBOARD.md" in tracked and "leaderboard/entries/resnet20-smoke-cutout.json" in tracked
     log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s"], capture_output=True, text=True).stdout
     assert log.split("\n")[:2] == ["published run: resnet20-smoke-s0-cutout",
                                    "published run: resnet20-smoke-s0-baseline"]
