@@ -1,5 +1,5 @@
 """Leaderboard entries: one JSON file per (defense, architecture, budget), exported from the results store
-and validated against ``leaderboard/schema.json`` (cf. RobustBench's ``model_info``, with numbers kept
+and validated against ``benchmark/entry_schema.json`` (cf. RobustBench's ``model_info``, with numbers kept
 as numbers). ``LEADERBOARD.md`` is rendered from these files only.
 
 Accuracies and deltas are fractions (0.0123 = 1.23 points); intervals are 95% (see ``benchmark.stats``).
@@ -22,7 +22,7 @@ from benchmark.results_store import ResultsStore, RunKey
 from benchmark.stats import Interval, paired_bootstrap, paired_t, t_interval
 
 FORMAT = "defense-bench-entry/1"
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "leaderboard" / "schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "entry_schema.json"
 BASELINE = "baseline"
 
 
