@@ -42,7 +42,6 @@ from benchmark import checkpoint
 from benchmark.data import augment, to_float
 from benchmark.models import Normalize
 from benchmark.provenance import config_hash
-from benchmark.trainer import cpu_has_fast_bf16
 
 log = logging.getLogger("defense_bench")
 CACHE_ENV = "DEFENSE_BENCH_CACHE"
@@ -187,6 +186,8 @@ class Stylizer(nn.Module):
 
 
 def _bf16(device: torch.device) -> bool:
+    from benchmark.trainer import cpu_has_fast_bf16  # here: the trainer imports the defenses, which import us
+
     return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError, register_defense
-from defenses.base import Defense
+from defenses.base import Defense, TrainingSet
 from defenses.cutmix import CutMix, CutMixConfig
 from defenses.cutout import Cutout
 from defenses.mixup import MixUp
@@ -18,8 +18,9 @@ def coded_batch(n=10):
     return x, torch.arange(n)
 
 
-def check_defense(defense: Defense) -> None:
-    """Conformance of any defense's batch hook: shape, range, valid targets, seeded."""
+def check_defense(defense: Defense, data: TrainingSet) -> None:
+    """Conformance of any defense's batch hook (after its prepare()): shape, range, valid targets, seeded."""
+    assert isinstance(defense.prepare(data), dict)
     x, y = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
     xa, ta = defense.transform_batch(x, y, gen(1))
     xb, tb = defense.transform_batch(x, y, gen(1))
@@ -35,8 +36,8 @@ def check_defense(defense: Defense) -> None:
 
 
 @pytest.mark.parametrize("name", DEFENSES.names())
-def test_every_registered_defense_conforms(name):
-    check_defense(DEFENSES.create(name))
+def test_every_registered_defense_conforms(name, cifar):
+    check_defense(DEFENSES.create(name), TrainingSet(cifar.x_train[:2048], cifar.y_train[:2048], "smoke", False))
 
 
 def test_unknown_defense_lists_registered_names():
