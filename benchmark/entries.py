@@ -8,6 +8,7 @@ Accuracies and deltas are fractions (0.0123 = 1.23 points); intervals are 95% (s
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,11 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
             for t in threats:
                 per_seed = {str(s): acc[(label, s, t)] for s in seeds if (label, s, t) in acc}
                 i = t_interval(list(per_seed.values()))
-                entry["threats"][t] = {"per_seed": per_seed, "mean": i.mean,
-                                       "ci95": None if np.isnan(i.half_width) else i.half_width,
-                                       "n": n_img[(label, t)]}
+                n = n_img[(label, t)]
+                if len(per_seed) == 1:  # one seed: the binomial interval over the test images (normal approx.)
+                    i = Interval(i.mean, 1.959964 * math.sqrt(i.mean * (1 - i.mean) / n), "binomial over test images")
+                entry["threats"][t] = {"per_seed": per_seed, "mean": i.mean, "ci95": i.half_width,
+                                       "method": i.method, "n": n}
             if checkpoints:
                 entry["checkpoints"] = {str(s): checkpoints[k] for s in seeds
                                         if (k := RunKey(label, arch, budget, s)) in checkpoints}

@@ -58,8 +58,10 @@ def _threats(entries: list[dict]) -> list[str]:
 
 
 def _interval_note(group: list[dict]) -> str:
+    acc = sorted({t.get("method", "") for e in group for t in e["threats"].values()} - {""})
     methods = sorted({d["method"].split(" (")[0] for e in group for d in (e["deltas"] or {}).values()})
-    return "; ".join(methods) if methods else "no baseline to compare with"
+    return (f"accuracies: {'; '.join(acc) or 'none'}; deltas: "
+            + ("; ".join(methods) if methods else "no baseline to compare with"))
 
 
 def table4(group: list[dict], plot: str | None = None) -> str:

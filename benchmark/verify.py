@@ -27,7 +27,7 @@ class Check:
     def __str__(self) -> str:
         verdict = "PASS" if self.ok else "FAIL"
         return (f"{verdict}  seed {self.seed}  {self.threat:<16s} entry {100 * self.expected:6.2f}  "
-                f"measured {100 * self.measured:6.2f}  Δ {100 * (self.measured - self.expected):+.2f}")
+                f"measured {100 * self.measured:6.2f}  Δ {round(100 * (self.measured - self.expected), 2) + 0.0:+.2f}")
 
 
 def verify(entry_path: str | Path, data: Cifar10, tolerance: float = TOLERANCE, progress: bool = True) -> list[Check]:

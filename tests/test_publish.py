@@ -81,7 +81,7 @@ def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
     E.write_entries(entries, tmp_path / "entries")
     md = render(E.load_entries(tmp_path / "entries"))
     assert EXPECTED_TABLE4 in md
-    assert "Intervals: paired t over 3 seeds." in md
+    assert "Intervals: accuracies: t over 3 seeds; deltas: paired t over 3 seeds." in md
     assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu | 2 | git:abc |" in md
 
 
@@ -111,6 +111,9 @@ def test_verify_passes_a_published_entry_and_fails_an_edited_one(cifar, tiny_bud
     checks = verify(path, cifar, progress=False)
     assert [(c.threat, c.ok) for c in checks] == [("clean", True), ("fgsm", True)]
     entry = json.loads(path.read_text())
+    clean = entry["threats"]["clean"]  # one seed: binomial interval over the 256 test images
+    p = clean["mean"]
+    assert clean["n"] == 256 and clean["ci95"] == pytest.approx(1.959964 * math.sqrt(p * (1 - p) / 256))
     entry["threats"]["clean"]["per_seed"]["0"] += 0.05
     path.write_text(json.dumps(entry))
     checks = verify(path, cifar, progress=False)
