@@ -108,7 +108,7 @@ def train(
         model.load_state_dict(state["model"])
         start = int(state["epoch"])
         before = float(state.get("seconds", 0.0))  # training time of the epochs already done
-        seen = int(state.get("images_seen", 0))
+        seen = state.get("images_seen")  # None: written before images were counted (estimated below)
     model.to(dev, memory_format=torch.channels_last if precision.channels_last else torch.preserve_format)
     # Weight decay on every parameter, as the CIFAR ResNet codebases the paper builds on.
     opt = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=budget.momentum, nesterov=True,
@@ -120,6 +120,9 @@ def train(
     n = len(x_train)
     bs = min(budget.batch_size, n)
     steps = n // bs  # drop the ragged last batch: every step sees a full batch (stable batch norm)
+    if seen is None:  # a checkpoint from before images were counted: one batch per step, as every defense
+        seen = start * steps * bs  # then but shape-texture (which came with the counter)
+    seen = int(seen)
     t0, loss_value = time.perf_counter(), math.nan
     model.train()
     for epoch in range(start, epochs):
