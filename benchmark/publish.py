@@ -142,14 +142,20 @@ def plot(group: list[dict], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     ax.axhline(0, color="0.6", lw=0.8)
     ax.axvline(0, color="0.6", lw=0.8)
+    names: dict[tuple[float, float], list[str]] = defaultdict(list)  # coincident points share one label
+    for e in pts:
+        names[(round(e["deltas"]["generalization"]["mean"], 6), round(e["deltas"]["robustness"]["mean"], 6))].append(
+            e["name"])
     for e in pts:
         g, r = e["deltas"]["generalization"], e["deltas"]["robustness"]
+        label = names.pop((round(g["mean"], 6), round(r["mean"], 6)), None)
         xerr = 100 * g["ci95"] if g["ci95"] is not None else None
         yerr = 100 * r["ci95"] if r["ci95"] is not None else None
         color = "tab:red" if e["defense"].startswith("prune") else "tab:blue"
         ax.errorbar(100 * g["mean"], 100 * r["mean"], xerr=xerr, yerr=yerr, fmt="o", color=color, capsize=3)
-        ax.annotate(e["name"], (100 * g["mean"], 100 * r["mean"]), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8)
+        if label:
+            ax.annotate(" = ".join(label), (100 * g["mean"], 100 * r["mean"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=8)
     first = pts[0]
     ax.set_xlabel("Generalization Δ: clean accuracy vs baseline (points)")
     ax.set_ylabel("Robustness Δ: mean over threats vs baseline (points)")
