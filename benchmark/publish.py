@@ -7,6 +7,7 @@ records (``leaderboard/runs/<budget>/*.json``).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -206,8 +207,6 @@ def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[
         with ResultsStore(Path(tmp) / "published.sqlite") as store:
             ckpts: dict[RunKey, str] = {}
             for d in records_dirs:
-                import json
-
                 for rec_path in sorted(Path(d).glob("*.json")):
                     key = store.import_run(json.loads(rec_path.read_text()))
                     pt = rec_path.with_suffix(".pt")
