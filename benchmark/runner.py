@@ -175,6 +175,8 @@ class Job:
                       epochs=epochs, ckpt_path=self.ckpt_dir / f"{self.key.slug}-{self.hash[:8]}-{tag}.pt",
                       precision=precision, progress=self.cfg.progress, desc=f"{self.key.slug} {tag}")
             seconds += r.seconds
+            # pruning's fine-tuning counts as training compute (the parent's images are already in facts)
+            facts["train_images_seen"] = facts.get("train_images_seen", 0) + r.images_seen
             return m
 
         def finetune(m: nn.Module, epochs: int, tag: str) -> nn.Module:

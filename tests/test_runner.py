@@ -158,4 +158,7 @@ def test_published_run_is_committed_per_job_and_resumes_on_a_fresh_machine(cifar
     pd.testing.assert_frame_equal(again[again.defense != "prune-layers"].reset_index(drop=True), first)
     assert runs.loc["prune-layers", "params"] < runs.loc["baseline", "params"]
     assert runs.loc["prune-layers", "train_seconds"] > runs.loc["baseline", "train_seconds"]
+    # the parent's 512 training images plus one fine-tuning epoch of 512 (1 iteration × 1 epoch)
+    assert runs.loc["baseline", "train_images_seen"] == 512
+    assert runs.loc["prune-layers", "train_images_seen"] == 1024
     assert (records / "resnet20-smoke-s0-prune-layers.json").is_file()
