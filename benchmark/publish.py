@@ -67,13 +67,14 @@ def _interval_note(group: list[dict]) -> str:
 
 def table4(group: list[dict], plot: str | None = None) -> str:
     threats = _threats(group)
-    header = (["Defense"] + [threat_title(t) for t in threats] + ["Robustness", "Generalization", "Average",
+    header = (["Defense", "Seeds"] + [threat_title(t) for t in threats] + ["Robustness", "Generalization", "Average",
                                                                    "Params", "FLOPs", "Masking"])
     rows = []
     for e in _order(group):
         d = e["deltas"] or {}
-        rows.append([f"`{e['name']}`"] + [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"])
-                                          if t in e["threats"] else "–" for t in threats]
+        accs = [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"]) if t in e["threats"] else "–"
+                for t in threats]
+        rows.append([f"`{e['name']}`", ",".join(map(str, e["seeds"]))] + accs
                     + [_delta(d.get(k)) for k in TABLE4_SUMMARY]
                     + [f"{e['params'] / 1e6:.3f} M", f"{e['flops'] / 1e6:.1f} M", e["masking"] or "–"])
     text = _table(header, rows)
@@ -160,8 +161,9 @@ def plot(group: list[dict], path: Path) -> Path | None:
     first = pts[0]
     ax.set_xlabel("Generalization Δ: clean accuracy vs baseline (points)")
     ax.set_ylabel("Robustness Δ: mean over threats vs baseline (points)")
+    seeds = sorted({s for e in pts for s in e["seeds"]})
     ax.set_title(f"{first['architecture']}, budget {first['budget']['name']}, seeds "
-                 f"{','.join(map(str, first['seeds']))} (95% intervals)", fontsize=9)
+                 f"{','.join(map(str, seeds))} (95% intervals)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -63,10 +63,10 @@ def _fake_store(path):
 
 
 EXPECTED_TABLE4 = """\
-| Defense | Clean | FGSM | Robustness | Generalization | Average | Params | FLOPs | Masking |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
-| `baseline` | 91.00 ± 2.48 | 11.00 ± 2.48 | – | – | – | 0.272 M | 81.6 M | – |
-| `cutout` | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.48 ✱ | (+) 1.00 ± 2.48 | (+) 2.50 ± 0.00 ✱ | 0.272 M | 81.6 M | – |
+| Defense | Seeds | Clean | FGSM | Robustness | Generalization | Average | Params | FLOPs | Masking |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| `baseline` | 0,1,2 | 91.00 ± 2.48 | 11.00 ± 2.48 | – | – | – | 0.272 M | 81.6 M | – |
+| `cutout` | 0,1,2 | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.48 ✱ | (+) 1.00 ± 2.48 | (+) 2.50 ± 0.00 ✱ | 0.272 M | 81.6 M | – |
 """
 
 
