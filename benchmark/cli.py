@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from benchmark.budgets import BUDGETS, get_budget
 from benchmark.checkpoint import CheckpointError
 from benchmark.data import ENV_VAR, DataError
 from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError
+from benchmark.trainer import PRECISION_ENV, PRECISIONS
 
 DEFAULT_DEFENSES = "baseline,cutout,mixup,cutmix,stylized,shape-texture,prune-filters,prune-layers,prune-both"
 EXPECTED_ERRORS = (DataError, RegistryError, CheckpointError, ValueError, FileNotFoundError)  # ValueError covers
@@ -157,6 +159,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="defense-bench", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging (tracebacks of failed runs)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help=f"CPU training/stylizing precision (default: ${PRECISION_ENV}, else auto: bf16 autocast "
+                        "only on CPUs with AMX; a published run pins one for all its seeds)")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="train (or reuse), evaluate and write OUT/LEADERBOARD.md")
@@ -233,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if args.precision:
+        os.environ[PRECISION_ENV] = args.precision
     try:
         return args.func(args)
     except EXPECTED_ERRORS as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -62,12 +63,15 @@ class RayExecutor(Executor):
         import ray
 
         from benchmark.runner import JobOutcome
+        from benchmark.trainer import PRECISION_ENV
 
+        # workers compute in the driver's pinned precision (a grid on mixed CPUs stays comparable)
+        env = {"env_vars": {PRECISION_ENV: os.environ[PRECISION_ENV]}} if PRECISION_ENV in os.environ else None
         if not ray.is_initialized():
             if self.address:
-                ray.init(address=self.address, log_to_driver=False)
+                ray.init(address=self.address, log_to_driver=False, runtime_env=env)
             else:
-                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False, runtime_env=env)
         task = ray.remote(_execute).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=self.max_retries,
                                             retry_exceptions=False)
         data_ref = ray.put(data)

@@ -123,11 +123,28 @@ def test_schedules():
     assert ft.lr_at(200, 100, 2) == 0.0
 
 
-def test_precision_uses_bf16_only_where_the_cpu_has_it():
-    from benchmark.trainer import cpu_has_fast_bf16
+def test_precision_is_bf16_only_with_amx_unless_pinned(monkeypatch):
+    from benchmark.trainer import PRECISION_ENV
 
-    p = Precision.auto("cpu")
-    assert p.amp_dtype == (torch.bfloat16 if cpu_has_fast_bf16() else None)
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    amx = torch.cpu._is_amx_tile_supported()
+    assert Precision.auto("cpu").amp_dtype == (torch.bfloat16 if amx else None)
+    monkeypatch.setenv(PRECISION_ENV, "bf16")
+    assert Precision.auto("cpu").describe() == "cpu bfloat16 channels_last"
+    monkeypatch.setenv(PRECISION_ENV, "fp32")
+    assert Precision.auto("cpu").describe() == "cpu fp32 channels_last"
+    monkeypatch.setenv(PRECISION_ENV, "fp16")
+    with pytest.raises(ValueError, match=r"\$DEFENSE_BENCH_PRECISION='fp16': expected one of auto, bf16, fp32"):
+        Precision.auto("cpu")
+
+
+def test_cli_precision_flag_pins_the_environment(monkeypatch):
+    from benchmark.cli import main
+    from benchmark.trainer import PRECISION_ENV
+
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    assert main(["--precision", "fp32", "list"]) == 0
+    assert os.environ.pop(PRECISION_ENV) == "fp32"
 
 
 def test_training_learns_on_real_images(cifar, tiny_budget):
