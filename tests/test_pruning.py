@@ -19,6 +19,7 @@ from defenses.pruning import (
     prune_filters,
     removable,
     scratch_b_epochs,
+    structures,
 )
 from defenses.pruning_criteria import CRITERIA, select_filters
 
@@ -133,6 +134,24 @@ def test_layer_pruning_removes_exactly_the_lowest_scoring_block(cifar):
     blocks = [(i, j) for i, s in enumerate(out.stages()) for j, b in enumerate(s) if isinstance(b, nn.Identity)]
     assert blocks == [worst]
     assert out.eval()(x).shape == (2, 10)
+
+
+def test_prune_both_removes_filters_and_a_block_for_every_seed(cifar):
+    from benchmark.data import to_float
+
+    assert structures("filters", 3, 0) == ["filters"] * 3 and structures("layers", 2, 5) == ["layers"] * 2
+    starts = {structures("both", 2, seed)[0] for seed in range(10)}
+    assert starts == {"filters", "layers"}  # the seeded coin picks the start
+    assert all(sorted(structures("both", 2, seed)) == ["filters", "layers"] for seed in range(10))
+    assert structures("both", 5, 0)[::2] == [structures("both", 5, 0)[0]] * 3  # alternation
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    images, labels = to_float(cifar.x_train[:128]), cifar.y_train[:128]
+    out = build(DEFENSES, "prune-both(criterion=l1)").transform_model(model, fake_ctx(images, labels, iterations=2))
+    assert sum(isinstance(b, nn.Identity) for s in out.stages() for b in s) == 1  # one block removed
+    # and 10% of the filters of each of the 8 remaining blocks (16 → 15, 32 → 29, 64 → 58)
+    widths = [conv.out_channels for conv, _ in out.prunable_layers()]
+    assert len(widths) == 8 and set(widths) <= {15, 29, 58}
 
 
 def test_layer_pruning_keeps_one_block_per_stage():
