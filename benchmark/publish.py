@@ -221,6 +221,11 @@ def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[
                     masking[(r.defense, r.arch, r.budget)].append(f)
             flags = {k: combine_flags(v) for k, v in masking.items()}
             paths = E.write_entries(E.build_entries(store, ckpts, flags), entries_dir)
+            budgets = set(runs.budget) if len(runs) else set()
+    # an entry of a published budget whose records are gone (withdrawn runs) is withdrawn with them
+    for old in sorted(set(entries_dir.glob("*.json")) - set(paths)):
+        if E.load_entry(old)["budget"]["name"] in budgets:
+            old.unlink()
     text = render(E.load_entries(entries_dir), plot_dir=md_path.parent, md_dir=md_path.parent)
     tmp_md = md_path.with_suffix(".md.tmp")
     tmp_md.write_text(text)

@@ -85,6 +85,26 @@ def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
     assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu | 2 | git:abc |" in md
 
 
+def test_publish_withdraws_the_entry_of_withdrawn_records(tmp_path):
+    records, entries, md = tmp_path / "runs" / "quick", tmp_path / "entries", tmp_path / "LEADERBOARD.md"
+    records.mkdir(parents=True)
+    with _fake_store(tmp_path / "r.sqlite") as store:
+        for r in store.runs().itertuples():
+            key = RunKey(r.defense, r.arch, r.budget, int(r.seed))
+            (records / f"{key.slug}.json").write_text(json.dumps(store.export_run(key)))
+    publish([records], entries, md)
+    other = json.loads((entries / "resnet20-quick-cutout.json").read_text())
+    other["budget"]["name"] = "smoke"  # an entry of a budget not being published is left alone
+    (entries / "resnet20-smoke-cutout.json").write_text(json.dumps(other))
+    for p in records.glob("*cutout*"):
+        p.unlink()
+    publish([records], entries, md)
+    assert sorted(p.name for p in entries.iterdir()) == ["resnet20-quick-baseline.json", "resnet20-smoke-cutout.json"]
+    assert "`cutout`" in md.read_text() and "budget `quick`" in md.read_text()
+    quick = md.read_text().split("## resnet20, budget `smoke`")[0]
+    assert "`cutout`" not in quick
+
+
 def test_a_malformed_entry_is_rejected_naming_the_field(tmp_path):
     with _fake_store(tmp_path / "r.sqlite") as store:
         good = E.build_entries(store)[1]
