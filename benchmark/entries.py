@@ -141,6 +141,10 @@ def _compute(rows) -> dict:
            "train_flops_estimate": 3 * flops_parent * seen if seen else None,
            "device": str(first.device), "threads": int(first.threads) if "threads" in rows else None,
            "precision": str(first.train_precision)}
+    if "cpu" in rows:  # the CPU kind of each seed that recorded it (its times depend on it)
+        kinds = sorted({c for c in rows.cpu if isinstance(c, str)})
+        if kinds:
+            out["cpu"] = ", ".join(kinds)
     if "stylizer" in rows and isinstance(first.stylizer, str):
         out |= {"stylizer": first.stylizer, "stylizer_seconds": float(first.stylizer_seconds)}
     return out

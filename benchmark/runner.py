@@ -35,7 +35,7 @@ from benchmark.results_store import ResultsStore, RunKey
 from benchmark.specs import split_specs
 from benchmark.submit import check_model
 from benchmark.tables import render_leaderboard
-from benchmark.trainer import Precision, train
+from benchmark.trainer import Precision, cpu_kind, train
 from defenses.base import ModelContext
 
 log = logging.getLogger("defense_bench")
@@ -193,6 +193,8 @@ class Job:
                 "params_parent": params0, "flops_parent": flops0, "latency_ms_parent": latency0,
                 "train_seconds": seconds, "train_precision": train_precision, "train_epochs": b.epochs,
                 "device": str(precision.device), "threads": torch.get_num_threads(), **facts}
+        if precision.device.type == "cpu":
+            info["cpu"] = cpu_kind()
         checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash,
                                 "info": info}, self.final_ckpt)
         return model, info

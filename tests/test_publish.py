@@ -54,7 +54,7 @@ def _fake_store(path):
                                              "lr": 0.4}}, f"hash-{defense}-{seed}", "git:abc")
             store.update_info(key, params=272474, flops=81.6e6, params_parent=272474, flops_parent=81.6e6,
                               train_seconds=480.0 + seed, train_epochs=12, device="cpu", threads=2,
-                              train_precision="bf16", train_images_seen=600000)
+                              train_precision="bf16", train_images_seen=600000, cpu="AVX512")
             for threat in ("clean", "fgsm"):
                 a = acc[(defense, threat)][seed]
                 store.add_result(key, threat, a, 10000, 1.0, {}, torch.zeros(10000, dtype=torch.bool))
@@ -82,7 +82,8 @@ def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
     md = render(E.load_entries(tmp_path / "entries"))
     assert EXPECTED_TABLE4 in md
     assert "Intervals: accuracies: t over 3 seeds; deltas: paired t over 3 seeds." in md
-    assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu | 2 | git:abc |" in md
+    assert cut["compute"]["cpu"] == "AVX512"
+    assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu (AVX512) | 2 | git:abc |" in md
 
 
 def test_publish_withdraws_the_entry_of_withdrawn_records(tmp_path):
