@@ -29,14 +29,17 @@ from benchmark.models import conform_to_state_dict
 from defenses.base import Defense, TrainingSet
 
 
+def cpu_has_amx() -> bool:
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def cpu_kind() -> str:
     """The CPU's vector capability as PyTorch dispatches on it, and whether it has AMX (what sets the
     speed of a CPU run: the quick baseline took 8 minutes with AMX, 19 without, on 2 cores)."""
-    try:
-        amx = bool(torch.cpu._is_amx_tile_supported())
-    except (AttributeError, RuntimeError):
-        amx = False
-    return f"{torch.backends.cpu.get_cpu_capability()}{' + AMX' if amx else ''}"
+    return f"{torch.backends.cpu.get_cpu_capability()}{' + AMX' if cpu_has_amx() else ''}"
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,7 @@ def cpu_has_fast_bf16() -> bool:
     mode = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
     if mode not in PRECISIONS:
         raise ValueError(f"${PRECISION_ENV}={mode!r}: expected one of {', '.join(PRECISIONS)}")
-    if mode != "auto":
-        return mode == "bf16"
-    try:
-        return bool(torch.cpu._is_amx_tile_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    return mode == "bf16" if mode != "auto" else cpu_has_amx()
 
 
 @dataclass(frozen=True)
