@@ -8,6 +8,7 @@ import pytest
 from benchmark.registry import DEFENSES, register_defense
 from benchmark.results_store import ResultsStore
 from benchmark.runner import RunConfig, resolve_threats, run
+from benchmark.trainer import cpu_kind
 from defenses.base import Defense
 
 
@@ -161,7 +162,5 @@ def test_published_run_is_committed_per_job_and_resumes_on_a_fresh_machine(cifar
     # the parent's 512 training images plus one fine-tuning epoch of 512 (1 iteration × 1 epoch)
     assert runs.loc["baseline", "train_images_seen"] == 512
     assert runs.loc["prune-layers", "train_images_seen"] == 1024
-    from benchmark.trainer import cpu_kind
-
     assert runs.loc["prune-layers", "cpu"] == runs.loc["baseline", "cpu"] == cpu_kind()  # e.g. "AVX512"
     assert (records / "resnet20-smoke-s0-prune-layers.json").is_file()
