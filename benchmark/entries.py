@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +141,25 @@ def _compute(rows) -> dict:
            # in train_seconds, not in this estimate
            "train_flops_estimate": 3 * flops_parent * seen if seen else None,
            "device": str(first.device), "threads": int(first.threads) if "threads" in rows else None,
-           "precision": str(first.train_precision)}
-    if "cpu" in rows:  # the CPU kind of each seed that recorded it (its times depend on it)
-        kinds = sorted({c for c in rows.cpu if isinstance(c, str)})
-        if kinds:
-            out["cpu"] = ", ".join(kinds)
+           "precision": _by_seed(rows, "train_precision")}
+    if "cpu" in rows and (kinds := _by_seed(rows, "cpu")):  # the CPU kind of each seed (its times depend on it)
+        out["cpu"] = kinds
     if "stylizer" in rows and isinstance(first.stylizer, str):
         out |= {"stylizer": first.stylizer, "stylizer_seconds": float(first.stylizer_seconds)}
     return out
+
+
+def _by_seed(rows, col: str) -> str:
+    """The recorded values of `col`: one value as is, several as `a (s0, s1); b (s2)` so that a reader sees
+    which seed ran where and how."""
+    seeds: dict[str, list[int]] = defaultdict(list)
+    for r in rows.itertuples():
+        if isinstance(v := getattr(r, col), str):
+            seeds[v].append(int(r.seed))
+    if len(seeds) <= 1:
+        return next(iter(seeds), "")
+    ordered = sorted(seeds.items(), key=lambda kv: min(kv[1]))
+    return "; ".join(f"{v} ({', '.join(f's{x}' for x in sorted(ss))})" for v, ss in ordered)
 
 
 def _deltas(store: ResultsStore, acc: dict, label: str, arch: str, budget: str, threats: list[str],

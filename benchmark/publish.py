@@ -117,7 +117,7 @@ def pruning_tables(group: list[dict]) -> list[str]:
 
 def compute_table(group: list[dict]) -> str:
     header = ["Defense", "Epochs", "Train time / seed", "Images seen", "Est. train FLOPs", "Stylizer build",
-              "Device", "Threads", "Code"]
+              "Device", "Precision", "Threads", "Code"]
     rows = []
     for e in _order(group):
         c = e["compute"]
@@ -127,10 +127,12 @@ def compute_table(group: list[dict]) -> str:
                      "–" if not c.get("train_images_seen") else f"{c['train_images_seen'] / 1e6:.2f} M",
                      "–" if not flops else f"{flops / 1e12:.1f} T",
                      f"{c['stylizer']} ({c['stylizer_seconds'] / 60:.1f} min, once)" if c.get("stylizer") else "–",
-                     c["device"] + (f" ({c['cpu']})" if c.get("cpu") else ""), str(c.get("threads") or "–"),
+                     c["device"] + (f" ({c['cpu']})" if c.get("cpu") else ""),
+                     c.get("precision", "").replace(f"{c['device']} ", "") or "–", str(c.get("threads") or "–"),
                      ", ".join(e["code_versions"])])
     return _table(header, rows) + ("\n\nTrain time: wall-clock mean over the seeds that recorded it, on the machine "
-                                   "that ran each seed (CPU kind shown where recorded): compare rows run alike.")
+                                   "that ran each seed (CPU kind and precision shown per seed where they differ): "
+                                   "compare rows run alike.")
 
 
 def plot(group: list[dict], path: Path) -> Path | None:

@@ -83,7 +83,17 @@ def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
     assert EXPECTED_TABLE4 in md
     assert "Intervals: accuracies: t over 3 seeds; deltas: paired t over 3 seeds." in md
     assert cut["compute"]["cpu"] == "AVX512"
-    assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu (AVX512) | 2 | git:abc |" in md
+    assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu (AVX512) | bf16 | 2 | git:abc |" in md
+
+
+def test_compute_shows_which_seed_ran_on_which_cpu_and_precision(tmp_path):
+    with _fake_store(tmp_path / "r.sqlite") as store:
+        store.update_info(RunKey("cutout", "resnet20", "quick", 2), cpu="AVX2", train_precision="fp32")
+        entries = E.build_entries(store)
+    cut = next(e for e in entries if e["name"] == "cutout")
+    assert cut["compute"]["cpu"] == "AVX512 (s0, s1); AVX2 (s2)"
+    assert cut["compute"]["precision"] == "bf16 (s0, s1); fp32 (s2)"
+    assert "| cpu (AVX512 (s0, s1); AVX2 (s2)) | bf16 (s0, s1); fp32 (s2) | 2 |" in render(entries)
 
 
 def test_publish_withdraws_the_entry_of_withdrawn_records(tmp_path):
