@@ -150,14 +150,16 @@ def _compute(rows) -> dict:
 
 
 def _by_seed(rows, col: str) -> str:
-    """The recorded values of `col`: one value as is, several as `a (s0, s1); b (s2)` so that a reader sees
-    which seed ran where and how."""
+    """The recorded values of `col`: one value shared by every seed as is, else `a (s0, s1); b (s2)` (seeds
+    that did not record it left out) so that a reader sees which seed ran where and how."""
     seeds: dict[str, list[int]] = defaultdict(list)
     for r in rows.itertuples():
         if isinstance(v := getattr(r, col), str):
             seeds[v].append(int(r.seed))
-    if len(seeds) <= 1:
-        return next(iter(seeds), "")
+    if not seeds:
+        return ""
+    if len(seeds) == 1 and len(next(iter(seeds.values()))) == len(rows):  # every seed alike
+        return next(iter(seeds))
     ordered = sorted(seeds.items(), key=lambda kv: min(kv[1]))
     return "; ".join(f"{v} ({', '.join(f's{x}' for x in sorted(ss))})" for v, ss in ordered)
 

@@ -94,6 +94,11 @@ def test_compute_shows_which_seed_ran_on_which_cpu_and_precision(tmp_path):
     assert cut["compute"]["cpu"] == "AVX512 (s0, s1); AVX2 (s2)"
     assert cut["compute"]["precision"] == "bf16 (s0, s1); fp32 (s2)"
     assert "| cpu (AVX512 (s0, s1); AVX2 (s2)) | bf16 (s0, s1); fp32 (s2) | 2 |" in render(entries)
+    with _fake_store(tmp_path / "r2.sqlite") as store:  # seeds 0 and 1 recorded no CPU kind (older records)
+        for seed in (0, 1):
+            store.update_info(RunKey("cutout", "resnet20", "quick", seed), cpu=None)
+        cut = next(e for e in E.build_entries(store) if e["name"] == "cutout")
+    assert cut["compute"]["cpu"] == "AVX512 (s2)"
 
 
 def test_publish_withdraws_the_entry_of_withdrawn_records(tmp_path):
