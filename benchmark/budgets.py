@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+PRECISIONS = ("fp32", "bf16", "auto")
 
 @dataclass(frozen=True)
 class Budget:
@@ -30,6 +31,10 @@ class Budget:
         prune_finetune_lr: fine-tuning learning rate, decayed linearly to 0 without warm-up (default: a
             tenth of ``lr``: fine-tuning adjusts a trained network rather than retraining it).
         prune_images: clean training images used to score filters and layers.
+        precision: the arithmetic every run of this budget trains in: ``"fp32"`` (every CPU runs it; a GPU
+            runs it with TF32 off), ``"bf16"`` (autocast) or ``"auto"`` (bf16 only where it is fast: a local
+            speed option, never a published board). Records of another precision are refused on its board;
+            ``with_precision`` makes a differently named budget for them.
     """
 
     name: str
@@ -49,10 +54,39 @@ class Budget:
     prune_finetune_epochs: int = 1
     prune_finetune_lr: float | None = None
     prune_images: int = 1000
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.schedule not in ("onecycle", "multistep"):
             raise ValueError(f"budget {self.name}: unknown schedule {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"budget {self.name}: precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
+
+    def with_precision(self, precision: str | None) -> Budget:
+        """This budget, or (for another precision) a copy named ``<name>-<precision>``: records made in
+        another arithmetic never land on this budget's board."""
+        if precision is None or precision == self.precision:
+            return self
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        return dataclasses.replace(self, name=f"{self.name}-{precision}", precision=precision)
+
+    def accepts(self, train_precision: str) -> bool:
+        """Whether a run that trained in ``train_precision`` (e.g. ``"cpu fp32 channels_last"``, as the
+        trainer records it) belongs on this budget's board."""
+        if self.precision == "auto":
+            return True
+        words = train_precision.split()
+        return ({"fp32": "fp32", "bfloat16": "bf16"}.get(words[1]) if len(words) > 1 else None) == self.precision
+
+    def hashed(self) -> dict:
+        """The fields that enter a run's config hash. ``precision`` is left out: it is checked from what
+        each record measured (``accepts``), so records of one configuration made before budgets declared a
+        precision keep their hash, and a record of the wrong arithmetic is refused rather than renamed."""
+        d = dataclasses.asdict(self)
+        d.pop("precision")
+        return d
 
     def lr_at(self, step: int, steps_per_epoch: int, epochs: int | None = None) -> float:
         """Learning rate at optimisation ``step`` of a run of ``epochs`` (default: the budget's)."""
@@ -84,7 +118,7 @@ BUDGETS: dict[str, Budget] = {
     for b in (
         # Seconds to a minute on 2 CPU cores: tests and first looks, numbers are not meaningful.
         Budget("smoke", ("resnet20",), epochs=2, batch_size=128, lr=0.1, n_train=4096, n_test=512,
-               prune_iterations=1, prune_finetune_epochs=1, prune_images=256),
+               prune_iterations=1, prune_finetune_epochs=1, prune_images=256, precision="auto"),
         # ResNet-20 on all of CIFAR-10, sized for ~8 minutes of training on 2 CPU cores.
         Budget("quick", ("resnet20",), epochs=12, batch_size=256, lr=0.4, weight_decay=5e-4,
                seeds=(0, 1, 2), prune_iterations=2, prune_finetune_epochs=2, prune_images=2000),
@@ -99,5 +133,8 @@ BUDGETS: dict[str, Budget] = {
 def get_budget(name: str, **overrides: object) -> Budget:
     """A registered budget, optionally with fields replaced (``dataclasses.replace``)."""
     if name not in BUDGETS:
+        base, _, precision = name.rpartition("-")
+        if base in BUDGETS and precision in PRECISIONS:  # e.g. quick-bf16: a budget with its precision overridden
+            return get_budget(base, **overrides).with_precision(precision)
         raise ValueError(f"unknown budget {name!r}; available: {', '.join(BUDGETS)}")
     return dataclasses.replace(BUDGETS[name], **overrides) if overrides else BUDGETS[name]

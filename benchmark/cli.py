@@ -26,10 +26,15 @@ def _seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"--seed takes integers separated by commas, got {text!r}") from None
 
 
+def _precision(args: argparse.Namespace) -> str | None:
+    """``--precision`` or ``$DEFENSE_BENCH_PRECISION``; None: the budget's declared precision."""
+    return args.precision or os.environ.get(PRECISION_ENV, "").strip().lower() or None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.runner import RunConfig, resolve_defenses, resolve_threats, run
 
-    budget = get_budget(args.budget)
+    budget = get_budget(args.budget).with_precision(_precision(args))
     cfg = RunConfig(budget=budget, defenses=resolve_defenses(args.defenses), threats=resolve_threats(args.threats),
                     out=Path(args.out), seeds=args.seed, progress=not args.no_progress,
                     records=Path(args.records) if args.records else None, commit=args.commit,
@@ -79,7 +84,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from benchmark.runner import resolve_threats
     from benchmark.submit import submit
 
-    budget = get_budget(args.budget)
+    budget = get_budget(args.budget).with_precision(_precision(args))
     board = Path(args.board)
     paths = submit(args.defense, budget, load_cifar10(args.data), board / "runs" / budget.name, board / "entries",
                    board / "LEADERBOARD.md", Path(args.out), seeds=args.seed,
@@ -160,8 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="defense-bench", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging (tracebacks of failed runs)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help=f"CPU training/stylizing precision (default: ${PRECISION_ENV}, else auto: bf16 autocast "
-                        "only on CPUs with AMX; a published run pins one for all its seeds)")
+                   help=f"training/stylizing precision (default: ${PRECISION_ENV}, else the budget's: fp32 for quick and "
+                        "paper, auto for smoke); another than the budget's keys the runs to BUDGET-PRECISION, "
+                        "never the published board")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="train (or reuse), evaluate and write OUT/LEADERBOARD.md")

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmark import entries as E
+from benchmark.budgets import get_budget
 from benchmark.results_store import ResultsStore, RunKey
 from benchmark.tables import combine_flags, threat_title
 
@@ -204,6 +205,18 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
     return "\n".join(parts).rstrip() + "\n"
 
 
+class PrecisionError(ValueError):
+    """Records of another arithmetic than their budget declares: one board holds one precision."""
+
+
+def _precision_ok(rec: dict) -> bool:
+    try:
+        budget = get_budget(rec["key"]["budget"])
+    except ValueError:  # a budget this code does not know: nothing declared to check against
+        return True
+    return budget.accepts(rec.get("info", {}).get("train_precision", ""))
+
+
 def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[Path]:
     """Re-export the entries from the run records, then render ``md_path`` (and its plots) from the entry
     files. Returns the entry paths written."""
@@ -212,12 +225,20 @@ def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[
     with tempfile.TemporaryDirectory() as tmp:
         with ResultsStore(Path(tmp) / "published.sqlite") as store:
             ckpts: dict[RunKey, str] = {}
+            refused = []
             for d in records_dirs:
                 for rec_path in sorted(Path(d).glob("*.json")):
-                    key = store.import_run(json.loads(rec_path.read_text()))
+                    rec = json.loads(rec_path.read_text())
+                    if not _precision_ok(rec):
+                        refused.append(f"{rec_path.name} ({rec.get('info', {}).get('train_precision', '?')})")
+                        continue
+                    key = store.import_run(rec)
                     pt = rec_path.with_suffix(".pt")
                     if pt.is_file():
                         ckpts[key] = os.path.relpath(pt, entries_dir)
+            if refused:
+                raise PrecisionError(f"{len(refused)} records trained in another precision than their budget "
+                                     f"declares, not published: {', '.join(refused)}")
             runs, results = store.runs(), store.results()
             masking: dict[tuple[str, str, str], list[str]] = defaultdict(list)
             if len(runs):

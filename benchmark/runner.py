@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import subprocess
 import time
@@ -35,7 +36,7 @@ from benchmark.results_store import ResultsStore, RunKey
 from benchmark.specs import split_specs
 from benchmark.submit import check_model
 from benchmark.tables import render_leaderboard
-from benchmark.trainer import Precision, cpu_kind, train
+from benchmark.trainer import PRECISION_ENV, Precision, cpu_kind, train
 from defenses.base import ModelContext
 
 log = logging.getLogger("defense_bench")
@@ -115,7 +116,7 @@ class Job:
         self.defense = specs.build(DEFENSES, defense)
         self.threats = cfg.threats if threats is None else threats
         self.key = RunKey(self.defense.label, arch, cfg.budget.name, seed)
-        self.config = {"budget": dataclasses.asdict(cfg.budget), "defense": self.defense.name,
+        self.config = {"budget": cfg.budget.hashed(), "defense": self.defense.name,
                        "defense_config": self.defense.config_dict(), "arch": arch, "seed": seed,
                        "data": {"n_train": data_sizes[0], "n_test": data_sizes[1]}}
         self.hash = config_hash(self.config)
@@ -132,6 +133,7 @@ class Job:
         train_cfg = {k: v for k, v in self.config.items() if k not in ("defense", "defense_config")}
         # Training does not depend on the pruning fields of the budget: changing them reuses the network.
         train_cfg["budget"] = {k: v for k, v in self.config["budget"].items() if not k.startswith("prune_")}
+        train_cfg["precision"] = self.cfg.budget.precision  # a bf16 epoch checkpoint never resumes an fp32 run
         train_cfg["train"] = train_name if self.defense.trains_like_baseline else [train_name,
                                                                                    self.defense.config_dict()]
         return self.ckpt_dir / f"{self.arch}-{self.cfg.budget.name}-s{self.seed}-{train_name}-train-" \
@@ -156,7 +158,7 @@ class Job:
             return model.eval(), dict(state.get("info", {}))
         initial = copy.deepcopy(model.state_dict())
         params0, flops0, latency0 = count_params(model), count_flops(model), cpu_latency_ms(model)
-        b, precision = self.cfg.budget, Precision.auto()
+        b, precision = self.cfg.budget, Precision.for_budget(self.cfg.budget.precision)
         parent = self._published_parent()
         if parent is not None:  # pruning on a fresh machine: the baseline's published network is the parent
             model.load_state_dict(parent["model"])
@@ -254,15 +256,17 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
         executor: Executor | None = None) -> Path:
     """Run the grid of ``cfg`` and write ``cfg.out/LEADERBOARD.md``; returns its path."""
     t0 = time.perf_counter()
-    data = data or load_cifar10(data_path)
     b = cfg.budget
+    if b.precision != "auto":  # the stylizer and Ray workers read the pinned precision from the environment
+        os.environ[PRECISION_ENV] = b.precision
+    data = data or load_cifar10(data_path)
     if b.n_train or b.n_test:
         data = data.subset(b.n_train, b.n_test, seed=0)
     cfg.out.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
     with ResultsStore(cfg.out / "results.sqlite") as store:
         if cfg.records:
-            restore_records(cfg.records, store, cfg.out / "checkpoints")
+            restore_records(cfg.records, store, cfg.out / "checkpoints", b)
         jobs = plan(cfg, (len(data.y_train), len(data.y_test)), store)
         by_key = {j.key: j for j in jobs}
         for outcome in executor.map(jobs, data):
@@ -270,7 +274,10 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
             if cfg.records and not outcome.error:
                 paths = keep_record(store, outcome.key, by_key[outcome.key].final_ckpt, cfg.records)
                 if cfg.publish:
-                    paths += publish_board(cfg.records.parent.parent)
+                    try:
+                        paths += publish_board(cfg.records.parent.parent)
+                    except ValueError as e:  # e.g. records of another precision still on the board
+                        log.error("board not re-published: %s", e)
                 if cfg.commit:
                     commit_paths(paths, f"published run: {outcome.key.slug}")
         path = write_leaderboard(cfg.out, store, list(cfg.threats))
@@ -278,13 +285,19 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
     return path
 
 
-def restore_records(records: Path, store: ResultsStore, ckpt_dir: Path) -> int:
+def restore_records(records: Path, store: ResultsStore, ckpt_dir: Path, budget: Budget | None = None) -> int:
     """Load the run records kept in ``records`` (and their checkpoints) into ``store``: a fresh machine
-    continues a published run from what was committed. Returns how many runs were restored."""
+    continues a published run from what was committed. Records of ``budget`` trained in another precision
+    than it declares are not restored (their runs are trained again). Returns how many runs were restored."""
     n = 0
     for path in sorted(records.glob("*.json")):
         rec = json.loads(path.read_text())
         key = RunKey(**rec["key"])
+        made = rec.get("info", {}).get("train_precision", "")
+        if budget is not None and key.budget == budget.name and not budget.accepts(made):
+            log.warning("%s: trained in %s, budget %s declares %s: not reused, trained again", path.name,
+                        made or "an unrecorded precision", budget.name, budget.precision)
+            continue
         status = store.run_status(key)
         if status and status == ("done", rec["config_hash"]):
             continue

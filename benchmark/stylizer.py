@@ -186,8 +186,10 @@ class Stylizer(nn.Module):
 
 
 def _bf16(device: torch.device) -> bool:
-    from benchmark.trainer import cpu_has_fast_bf16  # here: the trainer imports the defenses, which import us
+    from benchmark.trainer import PRECISION_ENV, cpu_has_fast_bf16  # here: the trainer imports the defenses
 
+    if os.environ.get(PRECISION_ENV, "").strip().lower() == "fp32":  # an fp32 budget stylizes in fp32, GPU too
+        return False
     return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
 
 

@@ -57,6 +57,18 @@ class Precision:
             return cls(device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16, True)
         return cls(device, torch.bfloat16 if cpu_has_fast_bf16() else None, True)
 
+    @classmethod
+    def for_budget(cls, precision: str, device: str | torch.device | None = None) -> Precision:
+        """The precision a budget declares: ``fp32`` (on CUDA with TF32 off, so a GPU computes what a CPU
+        does), ``bf16`` autocast, or ``auto``."""
+        if precision == "auto":
+            return cls.auto(device)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if device.type == "cuda" and precision == "fp32":
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        return cls(device, torch.bfloat16 if precision == "bf16" else None, True)
+
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                               enabled=self.amp_dtype is not None)
