@@ -57,6 +57,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.results_store import ResultsStore
     from benchmark.runner import write_leaderboard
 
+    if args.check:
+        from benchmark.publish import check_board
+
+        problems = check_board(Path(args.board))
+        for p in problems:
+            print(p)
+        print(f"{'FAIL' if problems else 'PASS'}: {Path(args.board) / 'LEADERBOARD.md'} "
+              f"{'differs from' if problems else 'is'} the rendering of {Path(args.board) / 'entries'}")
+        return 1 if problems else 0
     if args.publish:
         from benchmark.publish import publish
 
@@ -104,8 +113,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for c in checks:
         print(c)
     failed = sum(not c.ok for c in checks)
-    print(f"{'FAIL' if failed else 'PASS'}: {len(checks) - failed}/{len(checks)} numbers reproduced within "
-          f"{args.tolerance} points")
+    print(f"{'FAIL' if failed else 'PASS'}: {len(checks) - failed}/{len(checks)} numbers reproduced (re-evaluated "
+          f"accuracies within {args.tolerance} points, derived numbers to rounding)")
     return 1 if failed else 0
 
 
@@ -197,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", default="runs")
     lb.add_argument("--publish", action="store_true",
                     help="export BOARD/entries/*.json from the run records, then render BOARD/LEADERBOARD.md from them")
+    lb.add_argument("--check", action="store_true",
+                    help="re-render BOARD/LEADERBOARD.md from BOARD/entries and exit 1 if the committed file differs")
     lb.add_argument("--board", default="leaderboard", help="the published board's directory (default: leaderboard)")
     lb.add_argument("--records", nargs="*", default=None, help="record directories (default: BOARD/runs/*)")
     lb.set_defaults(func=cmd_leaderboard)

@@ -11,6 +11,7 @@ import json
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,19 +112,26 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
             }
             for t in threats:
                 per_seed = {str(s): acc[(label, s, t)] for s in seeds if (label, s, t) in acc}
-                i = t_interval(list(per_seed.values()))
-                n = n_img[(label, t)]
-                if len(per_seed) == 1:  # one seed: the binomial interval over the test images (normal approx.)
-                    i = Interval(i.mean, 1.959964 * math.sqrt(i.mean * (1 - i.mean) / n), "binomial over test images")
-                entry["threats"][t] = {"per_seed": per_seed, "mean": i.mean, "ci95": i.half_width,
-                                       "method": i.method, "n": n}
+                entry["threats"][t] = threat_summary(per_seed, n_img[(label, t)])
             if checkpoints:
                 entry["checkpoints"] = {str(s): checkpoints[k] for s in seeds
                                         if (k := RunKey(label, arch, budget, s)) in checkpoints}
             if label != BASELINE and base_seeds:
-                entry["deltas"] = _deltas(store, acc, label, arch, budget, threats, sorted(base_seeds & set(seeds)))
+                def correct(defense: str, seed: int, threat: str, arch=arch, budget=budget) -> np.ndarray | None:
+                    return store.correct(RunKey(defense, arch, budget, seed), threat)
+
+                entry["deltas"] = deltas(acc, correct, label, threats, sorted(base_seeds & set(seeds)))
             entries.append(validate(entry, f"entry {label}"))
     return entries
+
+
+def threat_summary(per_seed: dict[str, float], n: int) -> dict:
+    """An entry's numbers for one threat: per-seed accuracies, their mean and 95% half-width (t over seeds;
+    one seed: the binomial interval over the ``n`` test images, normal approximation)."""
+    i = t_interval(list(per_seed.values()))
+    if len(per_seed) == 1:
+        i = Interval(i.mean, 1.959964 * math.sqrt(i.mean * (1 - i.mean) / n), "binomial over test images")
+    return {"per_seed": per_seed, "mean": i.mean, "ci95": i.half_width, "method": i.method, "n": n}
 
 
 def _compute(rows) -> dict:
@@ -164,10 +172,13 @@ def _by_seed(rows, col: str) -> str:
     return "; ".join(f"{v} ({', '.join(f's{x}' for x in sorted(ss))})" for v, ss in ordered)
 
 
-def _deltas(store: ResultsStore, acc: dict, label: str, arch: str, budget: str, threats: list[str],
-            seeds: list[int]) -> dict:
-    """Per-threat deltas, plus robustness (mean over non-clean threats), generalization (clean) and
-    average (their mean), each with its interval."""
+def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, str], np.ndarray | None],
+           label: str, threats: list[str], seeds: list[int]) -> dict:
+    """Per-threat deltas of ``label`` vs the baseline, plus robustness (mean over non-clean threats),
+    generalization (clean) and average (their mean), each with its interval.
+
+    ``acc[(defense, seed, threat)]`` holds accuracies; ``correct(defense, seed, threat)`` the per-image
+    outcomes, needed only with one seed (the bootstrap over test images)."""
     both = [t for t in threats if all((label, s, t) in acc and (BASELINE, s, t) in acc for s in seeds)]
     out: dict[str, Any] = {}
     if not seeds or not both:
@@ -179,8 +190,8 @@ def _deltas(store: ResultsStore, acc: dict, label: str, arch: str, budget: str, 
             b = [np.mean([acc[(BASELINE, s, t)] for t in ts]) for s in seeds]
             return paired_t(d, b)
         s = seeds[0]
-        dc = [store.correct(RunKey(label, arch, budget, s), t) for t in ts]
-        bc = [store.correct(RunKey(BASELINE, arch, budget, s), t) for t in ts]
+        dc = [correct(label, s, t) for t in ts]
+        bc = [correct(BASELINE, s, t) for t in ts]
         if any(c is None for c in dc + bc) or any(len(a) != len(b) for a, b in zip(dc, bc, strict=True)):
             return Interval(float(np.mean([acc[(label, s, t)] - acc[(BASELINE, s, t)] for t in ts])), float("nan"),
                             "single seed, no per-image outcomes")

@@ -256,3 +256,21 @@ def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[
     tmp_md.write_text(text)
     tmp_md.replace(md_path)
     return paths
+
+
+def check_board(board: Path) -> list[str]:
+    """Differences between ``board/LEADERBOARD.md`` and the rendering of ``board/entries`` (one line each;
+    empty: they agree). Plots are drawn into a scratch folder: only the markdown is compared."""
+    import difflib
+
+    md = board / "LEADERBOARD.md"
+    if not md.is_file():
+        raise FileNotFoundError(f"{md}: no such file")
+    entries = E.load_entries(board / "entries")
+    with tempfile.TemporaryDirectory() as tmp:
+        want = render(entries, plot_dir=Path(tmp), md_dir=Path(tmp))
+    have = md.read_text()
+    if have == want:
+        return []
+    diff = difflib.unified_diff(have.splitlines(), want.splitlines(), "committed", "rendered", n=0, lineterm="")
+    return [f"{md}: {line}" for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]

@@ -1,37 +1,119 @@
-"""Re-evaluate a published entry's stored checkpoints and compare with its numbers."""
+"""Re-check a published entry: re-evaluate its stored checkpoints, then recompute every number derived from
+them (means, half-widths, deltas and their intervals, the ✱ marks, params and FLOPs) and compare each with
+what the entry — and so LEADERBOARD.md — shows.
+
+Not recomputed: the masking flag (it needs the diagnostic threats, which entries do not keep) and the
+compute facts (wall-clock times of another machine).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from benchmark import checkpoint, specs
 from benchmark.data import Cifar10
-from benchmark.entries import load_entry
+from benchmark.entries import BASELINE, deltas, entry_filename, load_entry, threat_summary
 from benchmark.evaluator import evaluate
-from benchmark.models import build_model, conform_to_state_dict
+from benchmark.models import build_model, conform_to_state_dict, count_flops, count_params
 from benchmark.registry import THREAT_MODELS
 
 TOLERANCE = 0.002  # 0.2 points: evaluation is deterministic on the same thread count; other counts may
 # reduce in a different order and flip a handful of the 10,000 FGSM decisions
+ROUNDING = 1e-9  # derived numbers are recomputed from the same per-seed values: they must agree to rounding
 
 
 @dataclass(frozen=True)
 class Check:
-    seed: int
-    threat: str
-    expected: float
-    measured: float
+    """One number of the entry against its re-evaluation (``seed`` set) or its recomputation."""
+
+    what: str
+    expected: Any
+    measured: Any
     ok: bool
+    seed: int | None = None
+
+    @property
+    def threat(self) -> str:  # the per-seed checks name a threat
+        return self.what
 
     def __str__(self) -> str:
         verdict = "PASS" if self.ok else "FAIL"
-        return (f"{verdict}  seed {self.seed}  {self.threat:<16s} entry {100 * self.expected:6.2f}  "
-                f"measured {100 * self.measured:6.2f}  Δ {round(100 * (self.measured - self.expected), 2) + 0.0:+.2f}")
+        if self.seed is not None:
+            return (f"{verdict}  seed {self.seed}  {self.what:<16s} entry {100 * self.expected:6.2f}  "
+                    f"measured {100 * self.measured:6.2f}  "
+                    f"Δ {round(100 * (self.measured - self.expected), 2) + 0.0:+.2f}")
+        return f"{verdict}  {self.what}: entry {_show(self.expected)}, recomputed {_show(self.measured)}"
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "missing" if v is None else str(v)
+
+
+def _same(a: Any, b: Any, tol: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+    return a == b
+
+
+def compare(prefix: str, stored: dict | None, recomputed: dict | None, fields: tuple[str, ...],
+            tol: float = ROUNDING) -> list[Check]:
+    """One check per field of ``stored`` vs ``recomputed`` (a key on one side only is a failed check)."""
+    stored, recomputed = stored or {}, recomputed or {}
+    out = []
+    for k in sorted(set(stored) | set(recomputed)):
+        a, b = stored.get(k), recomputed.get(k)
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            out.append(Check(f"{prefix}.{k}", a, b, False))
+            continue
+        out += [Check(f"{prefix}.{k}.{f}", a.get(f), b.get(f), _same(a.get(f), b.get(f), tol)) for f in fields]
+    return out
+
+
+def derived_checks(entry: dict, baseline: dict | None, correct=None, n: dict[str, int] | None = None) -> list[Check]:
+    """Every derived number of ``entry`` recomputed from its per-seed accuracies (and the baseline entry's,
+    for the deltas); ``correct(defense, seed, threat)`` gives per-image outcomes for one-seed deltas and
+    ``n[threat]`` the number of images the re-evaluation scored."""
+    n = n or {}
+    checks = compare("threats", entry["threats"],
+                     {t: threat_summary(v["per_seed"], n.get(t, v["n"])) for t, v in entry["threats"].items()},
+                     ("mean", "ci95", "method", "n"))
+    if entry["name"] == BASELINE:
+        return checks + [Check("deltas", entry["deltas"], None, entry["deltas"] is None)]
+    if baseline is None:
+        return checks + [Check("deltas (no baseline entry beside this one to recompute them from)",
+                               entry["deltas"], None, entry["deltas"] is None)]
+    acc = {(name, int(s), t): v for name, e in ((entry["name"], entry), (BASELINE, baseline))
+           for t, th in e["threats"].items() for s, v in th["per_seed"].items()}
+    threats = list(entry["threats"])
+    seeds = sorted(set(entry["seeds"]) & set(baseline["seeds"]))
+    recomputed = deltas(acc, correct or (lambda *_: None), entry["name"], threats, seeds) if seeds else None
+    return checks + compare("deltas", entry["deltas"], recomputed, ("mean", "ci95", "excludes_zero", "method"))
+
+
+def _load(arch: str, path: Path):
+    state = checkpoint.load(path)
+    model = build_model(arch)
+    conform_to_state_dict(model, state["model"])
+    model.load_state_dict(state["model"])
+    return model.eval()
 
 
 def verify(entry_path: str | Path, data: Cifar10, tolerance: float = TOLERANCE, progress: bool = True) -> list[Check]:
-    """One :class:`Check` per (seed, threat) of the entry whose checkpoint is stored with it."""
+    """Re-evaluate the entry's checkpoints (one check per seed and threat, within ``tolerance``), then
+    recompute its derived numbers and its params / FLOPs (one check each, to rounding)."""
     from benchmark.runner import EVAL_SEED
 
     entry_path = Path(entry_path)
@@ -41,16 +123,36 @@ def verify(entry_path: str | Path, data: Cifar10, tolerance: float = TOLERANCE, 
         data = data.subset(b.get("n_train"), b.get("n_test"), seed=0)
     if not entry["checkpoints"]:
         raise FileNotFoundError(f"{entry_path}: the entry lists no checkpoints to verify")
-    checks = []
+    base_path = entry_path.parent / entry_filename(entry["architecture"], b["name"], BASELINE)
+    baseline = load_entry(base_path) if entry["name"] != BASELINE and base_path.is_file() else None
+    threats = [specs.build(THREAT_MODELS, t) for t in entry["threats"]]
+    checks: list[Check] = []
+    outcomes: dict[tuple[str, int, str], np.ndarray] = {}
+    sizes = []
+
+    def run(name: str, arch: str, seed: str, path: Path):
+        model = _load(arch, path)
+        res = evaluate(model, threats, data.x_test, data.y_test, seed=EVAL_SEED, progress=progress)
+        for t in threats:
+            outcomes[(name, int(seed), t.label)] = np.asarray(res[t.label].correct, dtype=bool)
+        return model, res
+
     for seed, rel in sorted(entry["checkpoints"].items()):
-        state = checkpoint.load(entry_path.parent / rel)
-        model = build_model(entry["architecture"])
-        conform_to_state_dict(model, state["model"])
-        model.load_state_dict(state["model"])
-        threats = [specs.build(THREAT_MODELS, t) for t in entry["threats"]]
-        res = evaluate(model.eval(), threats, data.x_test, data.y_test, seed=EVAL_SEED, progress=progress)
+        model, res = run(entry["name"], entry["architecture"], seed, entry_path.parent / rel)
+        sizes.append((count_params(model), count_flops(model)))
         for t in threats:
             want = entry["threats"][t.label]["per_seed"][seed]
             got = res[t.label].accuracy
-            checks.append(Check(int(seed), t.label, want, got, abs(got - want) <= tolerance))
+            checks.append(Check(t.label, want, got, abs(got - want) <= tolerance, int(seed)))
+    if baseline is not None and len(entry["seeds"]) == 1 and entry["deltas"]:
+        # one seed: the deltas' bootstrap resamples per-image outcomes of the baseline too
+        seed = str(entry["seeds"][0])
+        if seed in baseline["checkpoints"]:
+            run(BASELINE, baseline["architecture"], seed, base_path.parent / baseline["checkpoints"][seed])
+    checks += derived_checks(entry, baseline, lambda d, s, t: outcomes.get((d, s, t)),
+                             {t: len(v) for (d, _, t), v in outcomes.items() if d == entry["name"]})
+    parent = build_model(entry["architecture"])
+    for what, got in (("params", float(np.mean([p for p, _ in sizes]))), ("flops", float(np.mean([f for _, f in sizes]))),
+                      ("params_parent", float(count_params(parent))), ("flops_parent", float(count_flops(parent)))):
+        checks.append(Check(what, entry[what], got, _same(entry[what], got, ROUNDING)))
     return checks
