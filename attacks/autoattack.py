@@ -7,6 +7,7 @@ import torch
 import torchattacks
 
 from attacks.base import ThreatModel, seeded_global_rng
+from benchmark.component import check_fields
 from benchmark.registry import register_threat
 
 
@@ -14,6 +15,9 @@ from benchmark.registry import register_threat
 class AutoAttackConfig:
     eps: float = 8 / 255  # L∞ radius (RobustBench's CIFAR-10 L∞ leaderboard)
     n_images: int = 1000  # seeded subset of the test images; shown with the number
+
+    def __post_init__(self) -> None:
+        check_fields(self, "autoattack", eps="≥ 0", n_images="> 0")
 
 
 @register_threat("autoattack")
@@ -41,6 +45,9 @@ class SquareConfig:
     eps: float = 8 / 255  # L∞ radius
     n_queries: int = 5000  # query budget per image (Andriushchenko et al. 2020; AutoAttack's setting)
     n_images: int = 1000  # seeded subset of the test images, the same as autoattack's
+
+    def __post_init__(self) -> None:
+        check_fields(self, "square", eps="≥ 0", n_queries="> 0", n_images="> 0")
 
 
 @register_threat("square")

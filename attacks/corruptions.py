@@ -29,6 +29,7 @@ import torch
 from attacks import corruption_ops as ops
 from attacks.base import ThreatModel, predict
 from attacks.color import hsv_to_rgb, rgb_to_hsv
+from benchmark.component import check_fields
 from benchmark.registry import register_threat
 
 # make_cifar_c.py constants, severity 1..5.
@@ -249,6 +250,11 @@ class CorruptionsConfig:
     # Seeded subset of the test images (None: all). 75 corrupted copies of 10k images cost ~13 min on
     # 2 CPU cores; 2,000 images give the mean to about ±0.5 points.
     n_images: int | None = 2000
+
+    def __post_init__(self) -> None:
+        check_fields(self, "corruptions", n_images="> 0")
+        if not self.severities or any(s not in (1, 2, 3, 4, 5) for s in self.severities):
+            raise ValueError(f"corruptions: severities must be among 1..5, got {self.severities!r}")
 
 
 @register_threat("corruptions")

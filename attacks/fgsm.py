@@ -5,12 +5,16 @@ from dataclasses import dataclass
 import torchattacks
 
 from attacks.base import ThreatModel
+from benchmark.component import check_fields
 from benchmark.registry import register_threat
 
 
 @dataclass(frozen=True)
 class FGSMConfig:
     eps: float = 8 / 255  # L∞ radius on [0, 1] images; the CIFAR-10 standard (Madry et al. 2018)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "fgsm", eps="≥ 0")
 
 
 @register_threat("fgsm")

@@ -5,12 +5,16 @@ from dataclasses import dataclass
 import torch
 
 from attacks.base import ThreatModel, predict
+from benchmark.component import check_fields
 from benchmark.registry import register_threat
 
 
 @dataclass(frozen=True)
 class OcclusionConfig:
     size: int = 16  # px side of the black patch, as Jordao & Pedrini (2021) following Fawzi & Frossard (2016)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "occlusion", size="> 0")
 
 
 @register_threat("occlusion")
@@ -36,6 +40,9 @@ class Occlusion(ThreatModel):
 class WorstOcclusionConfig:
     size: int = 16  # px side of the black patch
     stride: int = 4  # px between positions: 5 × 5 = 25 positions on 32 × 32 images
+
+    def __post_init__(self) -> None:
+        check_fields(self, "occlusion-worst", size="> 0", stride="> 0")
 
 
 @register_threat("occlusion-worst")

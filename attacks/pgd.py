@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torchattacks
 
 from attacks.base import ThreatModel, seeded_global_rng
+from benchmark.component import check_fields
 from benchmark.registry import register_threat
 
 
@@ -15,6 +16,9 @@ class PGDConfig:
     steps: int = 20  # iterations
     random_start: bool = True  # uniform start in the ε-ball
     n_images: int | None = None  # seeded subset of the test images (None: all)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "pgd", eps="≥ 0", alpha="> 0", steps="> 0", n_images="> 0")
 
 
 @register_threat("pgd")

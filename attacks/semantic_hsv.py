@@ -6,12 +6,16 @@ import torch
 
 from attacks.base import ThreatModel, predict
 from attacks.color import hsv_to_rgb, rgb_to_hsv
+from benchmark.component import check_fields
 from benchmark.registry import register_threat
 
 
 @dataclass(frozen=True)
 class SemanticHSVConfig:
     trials: int = 100  # random shifts tried per image; Hosseini & Poovendran used 1000
+
+    def __post_init__(self) -> None:
+        check_fields(self, "semantic-hsv", trials="> 0")
 
 
 @register_threat("semantic-hsv")

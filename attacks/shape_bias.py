@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from attacks.base import ThreatModel, ThreatUnavailable, predict
 from benchmark import stylizer as st
+from benchmark.component import check_fields
 from benchmark.registry import register_threat
 from defenses.stylized import other_class_indices
 
@@ -15,6 +16,9 @@ class ShapeBiasConfig:
     recipe: str = "standard"  # which cached self-trained stylizer makes the cue-conflict images
     alpha: float = 1.0  # AdaIN α: full stylization, as Geirhos et al.'s cue-conflict images
     n_images: int = 2000  # seeded subset of the test images
+
+    def __post_init__(self) -> None:
+        check_fields(self, "shape-bias", alpha="in [0, 1]", n_images="> 0")
 
 
 @register_threat("shape-bias")

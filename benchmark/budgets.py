@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from benchmark.component import check_fields
+
 PRECISIONS = ("fp32", "bf16", "auto")
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ class Budget:
     def __post_init__(self) -> None:
         if self.schedule not in ("onecycle", "multistep"):
             raise ValueError(f"budget {self.name}: unknown schedule {self.schedule!r}")
+        check_fields(self, f"budget {self.name}", epochs="> 0", batch_size="> 0", lr="> 0", momentum="in [0, 1)",
+                     weight_decay="≥ 0", warmup="in [0, 1)", milestones="in (0, 1]", n_train="> 0", n_test="> 0",
+                     seeds="≥ 0", prune_iterations="≥ 0", prune_finetune_epochs="≥ 0", prune_finetune_lr="> 0",
+                     prune_images="> 0")
         if self.precision not in PRECISIONS:
             raise ValueError(f"budget {self.name}: precision must be one of {', '.join(PRECISIONS)}, "
                              f"got {self.precision!r}")

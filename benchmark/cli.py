@@ -21,9 +21,12 @@ EXPECTED_ERRORS = (DataError, RegistryError, CheckpointError, ValueError, FileNo
 
 def _seeds(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(s) for s in text.split(","))
+        seeds = tuple(int(s) for s in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seed takes integers separated by commas, got {text!r}") from None
+    if any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"--seed takes seeds ≥ 0, got {text!r}")
+    return seeds
 
 
 def _precision(args: argparse.Namespace) -> str | None:
@@ -91,16 +94,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from benchmark.data import load_cifar10
     from benchmark.runner import resolve_threats
-    from benchmark.submit import submit
+    from benchmark.submit import resolve_board, submit
 
     budget = get_budget(args.budget).with_precision(_precision(args))
-    board = Path(args.board)
-    paths = submit(args.defense, budget, load_cifar10(args.data), board / "runs" / budget.name, board / "entries",
-                   board / "LEADERBOARD.md", Path(args.out), seeds=args.seed,
+    out = Path(args.out)
+    board = resolve_board(args.board, out)
+    paths = submit(args.defense, budget, load_cifar10(args.data), board, out, seeds=args.seed,
                    threats=resolve_threats(args.threats) if args.threats else None, name=args.name,
                    progress=not args.no_progress)
     for p in paths:
         print(f"entry written: {p}")
+    print(f"board: {board / 'LEADERBOARD.md'}")
     return 0
 
 
@@ -174,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="defense-bench", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging (tracebacks of failed runs)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help=f"training/stylizing precision (default: ${PRECISION_ENV}, else the budget's: fp32 for quick and "
-                        "paper, auto for smoke); another than the budget's keys the runs to BUDGET-PRECISION, "
+                   help=f"training/stylizing precision (default: ${PRECISION_ENV}, else the budget's: fp32 for "
+                        "quick and paper, auto for smoke); another than the budget's keys runs to BUDGET-PRECISION, "
                         "never the published board")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -219,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--seed", type=_seeds, default=None, help="seeds (default: the budget's)")
     sb.add_argument("--threats", default=None, help="threat suite or list (default: paper)")
     sb.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
-    sb.add_argument("--board", default="leaderboard", help="published board directory (default: leaderboard)")
+    sb.add_argument("--board", default=None,
+                    help="board to add the entry to: a directory, or `published` for this checkout's leaderboard/ "
+                         "(quick/paper budgets only); default: a scratch board OUT/board")
     sb.add_argument("--out", default="runs/submit", help="working directory of the run (default: runs/submit)")
     sb.add_argument("--no-progress", action="store_true")
     sb.set_defaults(func=cmd_submit)

@@ -6,6 +6,26 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+# What a numeric config field may hold, by the words of its error message.
+RULES = {
+    "≥ 0": lambda v: v >= 0,
+    "> 0": lambda v: v > 0,
+    "in [0, 1]": lambda v: 0 <= v <= 1,
+    "in (0, 1]": lambda v: 0 < v <= 1,
+    "in [0, 1)": lambda v: 0 <= v < 1,
+}
+
+
+def check_fields(config: Any, owner: str, **rules: str) -> None:
+    """Raise a one-line ``ValueError`` for the first field of ``config`` outside its rule (a key of
+    :data:`RULES`); ``None`` passes (it means "the default" or "all"). Call it from ``__post_init__``."""
+    for field, rule in rules.items():
+        v = getattr(config, field)
+        values = v if isinstance(v, (tuple, list)) else (v,)
+        for x in values:
+            if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float)) or not RULES[rule](x)):
+                raise ValueError(f"{owner}: {field} must be {rule}, got {v!r}")
+
 
 @dataclass(frozen=True)
 class NoConfig:

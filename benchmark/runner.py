@@ -8,7 +8,6 @@ with its error and the grid goes on.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from torch import nn
 from attacks import SUITES
 from benchmark import checkpoint, specs
 from benchmark.budgets import Budget
+from benchmark.component import check_fields
 from benchmark.data import Cifar10, load_cifar10, to_float
 from benchmark.evaluator import evaluate
 from benchmark.executors import Executor, LocalExecutor
@@ -57,6 +57,16 @@ class RunConfig:
     records: Path | None = None  # also keep each finished run as JSON + checkpoint here (a published run)
     commit: bool = False  # git-commit each record as it is written (records must be inside a git work tree)
     publish: bool = False  # after each record, re-publish the board holding ``records`` (records/../..)
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None:
+            check_fields(self, "run", seeds="≥ 0")
+            if not self.seeds:
+                raise ValueError("run: no seeds given")
+        if not self.defenses:
+            raise ValueError("run: no defenses given")
+        if not self.threats:
+            raise ValueError("run: no threats given")
 
     @property
     def run_seeds(self) -> tuple[int, ...]:

@@ -53,24 +53,53 @@ def load_defense_class(ref: str) -> type[Defense]:
 
 
 def register_submission(cls: type[Defense], name: str | None = None) -> str:
-    """The registry name of ``cls``: its own if registered, else ``name`` or the class name in kebab case."""
-    if cls.name and cls.name in DEFENSES and DEFENSES.get(cls.name) is cls:
-        return cls.name
-    name = name or re.sub(r"(?<!^)(?=[A-Z])", "-", cls.__name__).lower()
+    """The registry name ``cls`` is submitted under: ``name`` if given (a class registered under another
+    name is filed again under ``name`` as a subclass, the original untouched), else its registered name,
+    else its class name in kebab case. A name held by another class is refused."""
+    own = cls.name if cls.name and cls.name in DEFENSES and DEFENSES.get(cls.name) is cls else None
+    if name is None:
+        if own:
+            return own
+        name = re.sub(r"(?<!^)(?=[A-Z])", "-", cls.__name__).lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
+        raise SubmissionError(f"--name {name!r}: use lower-case letters, digits, '-', '_' and '.'")
     if name in DEFENSES:
-        raise SubmissionError(f"defense name {name!r} is taken by {DEFENSES.get(name).__module__}; pass --name")
+        if DEFENSES.get(name) is cls:
+            return name
+        raise SubmissionError(f"defense name {name!r} is taken by {DEFENSES.get(name).__module__}; pass --name "
+                              "with a name that `defense-bench list` does not show")
+    if own:  # the same class under a second name: a subclass, so the registered one keeps its own
+        cls = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__doc__": cls.__doc__})
     DEFENSES.register(name)(cls)
     return name
 
 
+def _hook_error(name: str, hook: str, e: Exception) -> SubmissionError:
+    text = f"{type(e).__name__}: {e}".strip().splitlines()[0][:300]
+    return SubmissionError(f"{name}: {hook} raised {text}")
+
+
+def create_defense(name: str) -> Defense:
+    """An instance of the registered defense ``name``; an exception in its constructor is one line."""
+    try:
+        return DEFENSES.create(name)
+    except Exception as e:
+        raise _hook_error(name, "its constructor", e) from None
+
+
 def check_batch(defense: Defense) -> None:
-    """``transform_batch`` on a small random batch returns images in [0, 1] and a matching target."""
+    """``transform_batch`` on a small random batch returns images in [0, 1] and a matching target. A defense
+    that builds something in ``prepare`` (a stylizer) is checked when it trains instead."""
+    if type(defense).prepare is not Defense.prepare:
+        return
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(8, 3, 32, 32, generator=g), torch.arange(8) % 10
     try:
         xb, t = defense.transform_batch(x.clone(), y.clone(), g)
-    except RuntimeError:  # defenses that need prepare() (e.g. a stylizer) are checked in training
-        return
+    except Exception as e:
+        raise _hook_error(defense.name, "transform_batch", e) from None
+    if not isinstance(xb, torch.Tensor) or not isinstance(t, torch.Tensor):
+        raise SubmissionError(f"{defense.name}: transform_batch must return two tensors (images, target)")
     if xb.ndim != 4 or xb.shape[1:] != x.shape[1:] or len(t) != len(xb):
         raise SubmissionError(f"{defense.name}: transform_batch returned images {tuple(xb.shape)} and target "
                               f"{tuple(t.shape)}; expected (M, 3, 32, 32) and M targets")
@@ -78,12 +107,37 @@ def check_batch(defense: Defense) -> None:
         raise SubmissionError(f"{defense.name}: transform_batch returned images outside [0, 1] or not finite")
 
 
+def check_transform_model(defense: Defense, arch: str) -> None:
+    """``transform_model`` on a freshly initialised network with 64 random scoring images (training steps
+    are skipped here) returns a network that passes :func:`check_model`."""
+    if type(defense).transform_model is Defense.transform_model:
+        return
+    from benchmark.models import build_model
+    from defenses.base import ModelContext
+
+    g = torch.Generator().manual_seed(0)
+    model = build_model(arch).eval()
+    ctx = ModelContext(finetune=lambda m, epochs, tag: m, train=lambda m, epochs, tag: m,
+                       images=torch.rand(64, 3, 32, 32, generator=g), labels=torch.arange(64) % 10, epochs=1,
+                       iterations=1, finetune_epochs=1, seed=0, initial_state=model.state_dict())
+    try:
+        out = defense.transform_model(model, ctx)
+    except Exception as e:
+        raise _hook_error(defense.name, "transform_model", e) from None
+    if not isinstance(out, nn.Module):
+        raise SubmissionError(f"{defense.name}: transform_model returned {type(out).__name__}, not an nn.Module")
+    check_model(out, defense.name)
+
+
 @torch.no_grad()
 def check_model(model: nn.Module, name: str = "model") -> None:
     """The defended network returns finite (N, 10) logits, deterministically in eval mode."""
     model.eval()
     x = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    out = model(x)
+    try:
+        out = model(x)
+    except Exception as e:
+        raise _hook_error(name, "the model's forward pass", e) from None
     if not isinstance(out, torch.Tensor) or out.shape != (16, 10):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise SubmissionError(f"{name}: the model returns {shape} for 16 images; expected (N, 10) logits")
@@ -93,23 +147,83 @@ def check_model(model: nn.Module, name: str = "model") -> None:
         raise SubmissionError(f"{name}: the forward pass is not deterministic in eval mode (two calls differ)")
 
 
-def submit(ref: str, budget, data, records: Path, entries_dir: Path, md_path: Path, out: Path,
-           seeds: tuple[int, ...] | None = None, threats: tuple[str, ...] | None = None, name: str | None = None,
-           progress: bool = True) -> list[Path]:
+REPO = Path(__file__).resolve().parent.parent
+PUBLISHED_BOARD = REPO / "leaderboard"  # the checkout's published board, never a path relative to the cwd
+
+
+def resolve_board(board: str | None, out: Path) -> Path:
+    """``--board``: None → a scratch board under ``out``; ``published`` → this checkout's ``leaderboard/``;
+    anything else → that directory."""
+    if board is None:
+        return out / "board"
+    if board == "published":
+        if not (PUBLISHED_BOARD / "entries").is_dir():
+            raise SubmissionError(f"--board published: {PUBLISHED_BOARD} holds no board (the published board "
+                                  "lives in a git checkout of defense-bench)")
+        return PUBLISHED_BOARD
+    return Path(board)
+
+
+def is_published(board: Path) -> bool:
+    return board.resolve() == PUBLISHED_BOARD.resolve()
+
+
+def _reuse_published_baseline(budget, seeds: tuple[int, ...], records: Path, data_sizes: tuple[int, int]) -> None:
+    """Copy the published baseline records of ``seeds`` into a scratch board's ``records`` (when they are
+    of this budget's configuration and precision), so a scratch submission trains only the new defense."""
+    import json
+    import shutil
+
+    from benchmark.runner import Job, RunConfig
+
+    src = PUBLISHED_BOARD / "runs" / budget.name
+    for seed in seeds:
+        for arch in budget.archs:
+            rec = src / f"{arch}-{budget.name}-s{seed}-baseline.json"
+            target = records / rec.name
+            if not rec.is_file() or target.is_file():
+                continue
+            data = json.loads(rec.read_text())
+            job = Job(RunConfig(budget=budget, out=records), "baseline", arch, seed, data_sizes)
+            if data.get("config_hash") != job.hash or not budget.accepts(data.get("info", {}).get("train_precision",
+                                                                                                   "")):
+                continue
+            records.mkdir(parents=True, exist_ok=True)
+            for p in (rec, rec.with_suffix(".pt")):
+                if p.is_file():
+                    shutil.copyfile(p, records / p.name)
+
+
+def submit(ref: str, budget, data, board: Path, out: Path, seeds: tuple[int, ...] | None = None,
+           threats: tuple[str, ...] | None = None, name: str | None = None, progress: bool = True) -> list[Path]:
     """Check the defense ``ref``, train and evaluate it beside the baseline under ``budget`` (runs kept as
-    records, so an interrupted submission resumes), then publish; returns the new entry files."""
+    records in ``board/runs/<budget>``, so an interrupted submission resumes), then publish ``board``'s
+    entries and LEADERBOARD.md; returns the new entry files. The published board takes only budgets it
+    can publish (a declared precision other than ``auto``, the budget's own name)."""
+    from benchmark.budgets import BUDGETS
     from benchmark.entries import entry_filename
     from benchmark.publish import publish
     from benchmark.results_store import ResultsStore
     from benchmark.runner import RunConfig, run
 
+    if is_published(board) and (budget.name not in BUDGETS or budget.precision == "auto"):
+        raise SubmissionError(f"budget {budget.name!r} ({budget.precision}) never goes on the published board; "
+                              "leave out --board for a scratch board")
+    records, entries_dir, md_path = board / "runs" / budget.name, board / "entries", board / "LEADERBOARD.md"
     cls = load_defense_class(ref)
     name = register_submission(cls, name)
-    check_batch(DEFENSES.create(name))
+    defense = create_defense(name)
+    check_batch(defense)
     for arch in budget.archs:
+        check_transform_model(defense, arch)
         taken = entries_dir / entry_filename(arch, budget.name, name)
         if taken.exists():
             raise SubmissionError(f"{name!r} is already on the board ({taken}); pass --name to submit it as another")
+    seeds = seeds if seeds is not None else budget.seeds
+    if not is_published(board):  # the sizes run() will subset the data to
+        sizes = (min(budget.n_train or len(data.y_train), len(data.y_train)),
+                 min(budget.n_test or len(data.y_test), len(data.y_test)))
+        _reuse_published_baseline(budget, seeds, records, sizes)
     kw = {"threats": threats} if threats else {}
     cfg = RunConfig(budget=budget, defenses=("baseline", name), out=out, seeds=seeds, progress=progress,
                     records=records, **kw)

@@ -152,7 +152,8 @@ def verify(entry_path: str | Path, data: Cifar10, tolerance: float = TOLERANCE, 
     checks += derived_checks(entry, baseline, lambda d, s, t: outcomes.get((d, s, t)),
                              {t: len(v) for (d, _, t), v in outcomes.items() if d == entry["name"]})
     parent = build_model(entry["architecture"])
-    for what, got in (("params", float(np.mean([p for p, _ in sizes]))), ("flops", float(np.mean([f for _, f in sizes]))),
-                      ("params_parent", float(count_params(parent))), ("flops_parent", float(count_flops(parent)))):
+    facts = {"params": float(np.mean([p for p, _ in sizes])), "flops": float(np.mean([f for _, f in sizes])),
+             "params_parent": float(count_params(parent)), "flops_parent": float(count_flops(parent))}
+    for what, got in facts.items():
         checks.append(Check(what, entry[what], got, _same(entry[what], got, ROUNDING)))
     return checks

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
+from benchmark.component import check_fields
 from benchmark.registry import register_defense
 from defenses.base import Defense, numpy_rng, one_hot
 
@@ -12,6 +13,9 @@ from defenses.base import Defense, numpy_rng, one_hot
 class CutMixConfig:
     beta: float = 1.0  # λ ~ Beta(β, β) (Yun et al. 2019, CIFAR setting)
     prob: float = 0.5  # probability that a batch is cut-mixed (the authors' CIFAR script, --cutmix_prob 0.5)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "cutmix", beta="> 0", prob="in [0, 1]")
 
 
 @register_defense("cutmix")

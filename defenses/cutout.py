@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
+from benchmark.component import check_fields
 from benchmark.data import MEAN
 from benchmark.registry import register_defense
 from defenses.base import Defense
@@ -19,8 +20,7 @@ class CutoutConfig:
     fill: str = "mean"
 
     def __post_init__(self) -> None:
-        if self.size <= 0:
-            raise ValueError(f"cutout: size must be positive, got {self.size}")
+        check_fields(self, "cutout", size="> 0")
         if self.fill not in FILLS:
             raise ValueError(f"cutout: fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
 

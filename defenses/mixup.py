@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
+from benchmark.component import check_fields
 from benchmark.registry import register_defense
 from defenses.base import Defense, numpy_rng, one_hot
 
@@ -11,6 +12,9 @@ from defenses.base import Defense, numpy_rng, one_hot
 @dataclass(frozen=True)
 class MixUpConfig:
     alpha: float = 1.0  # λ ~ Beta(α, α); α = 1 is Zhang et al.'s CIFAR-10 setting (λ uniform on [0, 1])
+
+    def __post_init__(self) -> None:
+        check_fields(self, "mixup", alpha="> 0")
 
 
 @register_defense("mixup")

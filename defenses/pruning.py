@@ -29,6 +29,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from benchmark.component import check_fields
 from benchmark.models import count_flops, remove_block
 from benchmark.registry import register_defense
 from defenses import pls
@@ -50,8 +51,7 @@ class PruneConfig:
         CRITERIA.get(self.criterion)
         if self.adjustment not in ADJUSTMENTS:
             raise ValueError(f"unknown adjustment {self.adjustment!r}; available: {', '.join(ADJUSTMENTS)}")
-        if not 0 <= self.fraction < 1:
-            raise ValueError(f"fraction must be in [0, 1), got {self.fraction}")
+        check_fields(self, "pruning", fraction="in [0, 1)", blocks_per_iteration="> 0")
 
 
 # A pruning step, replayable on another copy of the same network: ("filters", [idxs per prunable layer])

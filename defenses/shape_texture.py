@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from benchmark import stylizer as st
+from benchmark.component import check_fields
 from benchmark.registry import register_defense
 from defenses.base import Defense, TrainingSet, one_hot
 from defenses.stylized import resolve_stylizer, stylizer_facts
@@ -19,6 +20,9 @@ class ShapeTextureConfig:
     stylizer: str = "auto"  # auto (self-trained recipe of the budget), a recipe name, or adain:<dir>
     vgg_sha256: str = ""
     decoder_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        check_fields(self, "shape-texture", gamma="in [0, 1]", alpha="in [0, 1]")
 
 
 @register_defense("shape-texture")

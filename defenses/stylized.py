@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from benchmark import stylizer as st
+from benchmark.component import check_fields
 from benchmark.registry import register_defense
 from defenses.base import Defense, TrainingSet
 
@@ -67,6 +68,9 @@ class StylizedConfig:
     stylizer: str = "auto"  # auto (self-trained recipe of the budget), a recipe name, or adain:<dir>
     vgg_sha256: str = ""  # for stylizer=adain:<dir>
     decoder_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        check_fields(self, "stylized", alpha="in [0, 1]", fraction="in [0, 1]")
 
 
 @register_defense("stylized")
