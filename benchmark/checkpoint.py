@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,19 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> A
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off file loses its directory
+        raise CheckpointError(f"{path}: not a complete checkpoint (truncated, or not written by torch.save)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: corrupt or unsafe checkpoint ({first[:200]})") from None
+        raise CheckpointError(f"{path}: corrupt or unsafe checkpoint ({first_sentence(e)})") from None
+
+
+def first_sentence(e: BaseException, limit: int = 200) -> str:
+    """The first sentence of an exception's message (at most ``limit`` characters, cut at a word)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    end = text.find(". ")
+    text = text[: end + 1] if 0 <= end < limit else text
+    if len(text) > limit:
+        text = text[: text.rfind(" ", 0, limit)].rstrip(",;:") + " …"
+    return text

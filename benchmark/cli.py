@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from benchmark.budgets import BUDGETS, get_budget
-from benchmark.checkpoint import CheckpointError
+from benchmark.checkpoint import CheckpointError, first_sentence
 from benchmark.data import ENV_VAR, DataError
 from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError
 from benchmark.trainer import PRECISION_ENV, PRECISIONS
@@ -35,7 +35,7 @@ def _precision(args: argparse.Namespace) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunConfig, resolve_defenses, resolve_threats, run
+    from benchmark.runner import RunConfig, resolve_defenses, resolve_threats, run_grid
 
     budget = get_budget(args.budget).with_precision(_precision(args))
     cfg = RunConfig(budget=budget, defenses=resolve_defenses(args.defenses), threats=resolve_threats(args.threats),
@@ -50,9 +50,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         from benchmark.executors import RayExecutor
 
         executor = RayExecutor(address=args.address, cpus=args.cpus_per_job, gpus=args.gpus_per_job)
-    path = run(cfg, data_path=args.data, executor=executor)
-    print(path.read_text())
-    print(f"leaderboard written to {path}")
+    result = run_grid(cfg, data_path=args.data, executor=executor)
+    print(result.path.read_text())
+    print(f"leaderboard written to {result.path}")
+    if result.failed:
+        for slug, error in result.failed.items():
+            print(f"defense-bench: run {slug} failed: {error}", file=sys.stderr)
+        print(f"defense-bench: {len(result.failed)} of {len(result.ran)} runs failed (exit 1); the others are "
+              "saved: re-run the same command to retry only what failed", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -274,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         print("defense-bench: interrupted; finished epochs and results are saved, re-run to resume",
               file=sys.stderr)
         return 130
+    except Exception as e:  # never a traceback for a user: one line, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"defense-bench: error: {type(e).__name__}: {first_sentence(e)} (-v shows the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ torchvision's download into ``~/.cache/defense-bench`` (Krizhevsky 2009). An ``.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def load_npz(path: str | os.PathLike) -> Cifar10:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and talk about allow_pickle
+        raise DataError(f"{path}: not an .npz archive (expected numpy.savez output with x_train, y_train, x_test, "
+                        "y_test)")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

@@ -174,6 +174,7 @@ class CifarMobileNetV2(PrunableNet):
 
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
+    "resnet8": lambda: CifarResNet(8),  # one block per stage: for tests and quick checks, on no budget
     "resnet20": lambda: CifarResNet(20),
     "resnet56": lambda: CifarResNet(56),
     "mobilenetv2": CifarMobileNetV2,

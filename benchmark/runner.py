@@ -7,11 +7,14 @@ with its error and the grid goes on.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import time
 import traceback
@@ -262,25 +265,95 @@ def plan(cfg: RunConfig, data_sizes: tuple[int, int], store: ResultsStore) -> li
     return jobs
 
 
+@dataclass(frozen=True)
+class GridResult:
+    """What one ``run`` command did: the leaderboard it wrote and the jobs of *this* command that failed
+    (run slug → one-line error; runs that failed in earlier commands and were not retried are not here)."""
+
+    path: Path
+    failed: dict[str, str]
+    ran: tuple[str, ...] = ()
+
+
+class OutputInUse(ValueError):
+    """Another ``defense-bench run`` holds the output directory."""
+
+
+@contextlib.contextmanager
+def hold(out: Path):
+    """An exclusive lock on ``out`` for the whole grid: a second run on the same ``--out`` is refused at once
+    (one line naming the holder) instead of training everything twice. The OS drops the lock when its holder
+    dies, kill -9 included."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".defense-bench.lock"
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown process"
+        f.close()
+        raise OutputInUse(f"{out} is in use by another defense-bench run ({holder}); wait for it to finish or "
+                          "pass another --out") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        f.flush()
+        yield
+    finally:
+        f.truncate(0)
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
 def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = None,
         executor: Executor | None = None) -> Path:
     """Run the grid of ``cfg`` and write ``cfg.out/LEADERBOARD.md``; returns its path."""
+    return run_grid(cfg, data, data_path, executor).path
+
+
+def run_grid(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = None,
+             executor: Executor | None = None) -> GridResult:
+    """Run the grid of ``cfg`` (holding ``cfg.out``), write ``cfg.out/LEADERBOARD.md`` and say which of
+    this command's jobs failed."""
+    with pinned_precision(cfg.budget.precision):
+        return _run_grid(cfg, data, data_path, executor)
+
+
+@contextlib.contextmanager
+def pinned_precision(precision: str):
+    """``$DEFENSE_BENCH_PRECISION`` set to a budget's declared precision while its grid runs (the stylizer
+    and Ray workers read it there), restored afterwards."""
+    old = os.environ.get(PRECISION_ENV)
+    if precision != "auto":
+        os.environ[PRECISION_ENV] = precision
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(PRECISION_ENV, None)
+        else:
+            os.environ[PRECISION_ENV] = old
+
+
+def _run_grid(cfg: RunConfig, data: Cifar10 | None, data_path: str | None, executor: Executor | None) -> GridResult:
     t0 = time.perf_counter()
     b = cfg.budget
-    if b.precision != "auto":  # the stylizer and Ray workers read the pinned precision from the environment
-        os.environ[PRECISION_ENV] = b.precision
     data = data or load_cifar10(data_path)
     if b.n_train or b.n_test:
         data = data.subset(b.n_train, b.n_test, seed=0)
-    cfg.out.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
-    with ResultsStore(cfg.out / "results.sqlite") as store:
+    failed: dict[str, str] = {}
+    with hold(cfg.out), ResultsStore(cfg.out / "results.sqlite") as store:
         if cfg.records:
             restore_records(cfg.records, store, cfg.out / "checkpoints", b)
         jobs = plan(cfg, (len(data.y_train), len(data.y_test)), store)
         by_key = {j.key: j for j in jobs}
         for outcome in executor.map(jobs, data):
             record(store, outcome)
+            if outcome.error:
+                failed[outcome.key.slug] = outcome.error
             if cfg.records and not outcome.error:
                 paths = keep_record(store, outcome.key, by_key[outcome.key].final_ckpt, cfg.records)
                 if cfg.publish:
@@ -292,7 +365,7 @@ def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = Non
                     commit_paths(paths, f"published run: {outcome.key.slug}")
         path = write_leaderboard(cfg.out, store, list(cfg.threats))
     log.info("grid finished in %.1f s; leaderboard: %s", time.perf_counter() - t0, path)
-    return path
+    return GridResult(path, failed, tuple(j.key.slug for j in jobs))
 
 
 def restore_records(records: Path, store: ResultsStore, ckpt_dir: Path, budget: Budget | None = None) -> int:

@@ -10,6 +10,7 @@ epoch checkpoint (written atomically, kill -9 safe) ends with the same weights a
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import time
@@ -27,6 +28,8 @@ from benchmark.budgets import Budget
 from benchmark.data import augment, to_float
 from benchmark.models import conform_to_state_dict
 from defenses.base import Defense, TrainingSet
+
+log = logging.getLogger("defense_bench")
 
 
 def cpu_has_amx() -> bool:
@@ -142,6 +145,8 @@ def train(
         start = int(state["epoch"])
         before = float(state.get("seconds", 0.0))  # training time of the epochs already done
         seen = state.get("images_seen")  # None: written before images were counted (estimated below)
+    if 0 < start < epochs:
+        log.info("resuming %s at epoch %d of %d (%s)", desc, start + 1, epochs, ckpt_path)
     model.to(dev, memory_format=torch.channels_last if precision.channels_last else torch.preserve_format)
     # Weight decay on every parameter, as the CIFAR ResNet codebases the paper builds on.
     opt = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=budget.momentum, nesterov=True,

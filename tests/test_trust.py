@@ -1,0 +1,345 @@
+"""What a reader must be able to trust: verify catches edited numbers, the committed board is the rendering of
+its entries, submit and run neither crash nor write where they were not asked, bad input is one line."""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+import shutil
+
+import pytest
+import torch
+
+from benchmark import checkpoint
+from benchmark import entries as E
+from benchmark.cli import main
+from benchmark.publish import check_board, publish
+from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError, register_defense
+from benchmark.runner import OutputInUse, RunConfig, hold, run, run_grid
+from benchmark.specs import build
+from benchmark.verify import derived_checks
+from defenses.base import Defense
+from tests.conftest import REPO
+
+BOARD = REPO / "leaderboard"
+
+
+@pytest.fixture()
+def tiny8(tiny_budget):
+    """The tiny budget on ResNet-8: for tests that train only to check what is reported."""
+    return dataclasses.replace(tiny_budget, archs=("resnet8",))
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- 2. verify checks every number the board shows -------------------------------------------------------
+
+def _entry(name, per_seed, base=None):
+    """A hand-made entry: clean and FGSM accuracies per seed (3 seeds, 10,000 images)."""
+    threats = {t: E.threat_summary({str(s): v for s, v in enumerate(vals)}, 10000) for t, vals in per_seed.items()}
+    return {"name": name, "seeds": [0, 1, 2], "threats": threats, "deltas": None}
+
+
+def test_derived_numbers_are_recomputed_and_an_edited_one_fails():
+    base = _entry("baseline", {"clean": [0.90, 0.91, 0.92], "fgsm": [0.10, 0.12, 0.11]})
+    cut = _entry("cutout", {"clean": [0.91, 0.93, 0.92], "fgsm": [0.14, 0.15, 0.16]})
+    # the hand-computed deltas: clean +0.01 (per-seed differences 0.01, 0.02, 0.00: s = 0.01, t_{.975,2} = 4.3026527)
+    cut["deltas"] = {
+        "clean": {"mean": 0.01, "ci95": 4.3026527 * 0.01 / 3 ** 0.5, "method": "paired t over 3 seeds",
+                  "excludes_zero": False},
+        "fgsm": {"mean": 0.04, "ci95": 4.3026527 * 0.01 / 3 ** 0.5, "method": "paired t over 3 seeds",
+                 "excludes_zero": True},
+    }
+    cut["deltas"]["robustness"] = dict(cut["deltas"]["fgsm"])
+    cut["deltas"]["generalization"] = dict(cut["deltas"]["clean"])
+    # average: per seed ((0.14-0.10)+(0.01))/2 = 0.025, ((0.15-0.12)+0.02)/2 = 0.025, ((0.16-0.11)+0)/2 = 0.025
+    cut["deltas"]["average"] = {"mean": 0.025, "ci95": 0.0, "method": "paired t over 3 seeds", "excludes_zero": True}
+    checks = derived_checks(cut, base)
+    assert all(c.ok for c in checks), [str(c) for c in checks if not c.ok]
+    assert len(checks) == 2 * 4 + 5 * 4  # 2 threats × (mean, ci95, method, n) + 5 deltas × 4 fields
+
+    edited = json.loads(json.dumps(cut))
+    edited["threats"]["fgsm"]["mean"] += 0.05  # what the board shows, raised by 5 points
+    edited["deltas"]["robustness"]["mean"] += 0.05
+    edited["deltas"]["clean"]["excludes_zero"] = True  # a ✱ that the interval does not support
+    bad = [str(c) for c in derived_checks(edited, base) if not c.ok]
+    assert bad == ["FAIL  threats.fgsm.mean: entry 0.2, recomputed 0.15",
+                   "FAIL  deltas.clean.excludes_zero: entry True, recomputed False",
+                   "FAIL  deltas.robustness.mean: entry 0.09, recomputed 0.04"]
+
+
+def test_every_published_entry_reproduces_its_derived_numbers():
+    base = E.load_entry(BOARD / "entries" / "resnet20-quick-baseline.json")
+    for path in sorted((BOARD / "entries").glob("*.json")):
+        checks = derived_checks(E.load_entry(path), base)
+        assert checks and all(c.ok for c in checks), (path.name, [str(c) for c in checks if not c.ok])
+
+
+def test_verify_cli_fails_an_entry_whose_mean_or_delta_was_edited(cifar, cifar_path, tiny8, tmp_path, capsys):
+    board = tmp_path / "board"
+    run(RunConfig(budget=tiny8, defenses=("baseline", "cutout"), threats=("clean", "fgsm"), out=tmp_path / "w",
+                  seeds=(0,), progress=False, records=board / "runs" / "smoke"), data=cifar)
+    paths = publish([board / "runs" / "smoke"], board / "entries", board / "LEADERBOARD.md")
+    cut = next(p for p in paths if p.name.endswith("cutout.json"))
+    args = ["verify", str(cut), "--data", str(cifar_path), "--no-progress"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("PASS: 34/34 numbers reproduced")
+    entry = json.loads(cut.read_text())
+    entry["threats"]["clean"]["mean"] += 0.05
+    entry["deltas"]["fgsm"]["mean"] -= 0.05
+    entry["flops"] *= 0.5
+    cut.write_text(json.dumps(entry))
+    assert main(args) == 1
+    fails = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAIL")]
+    assert [f.split(":")[0] for f in fails] == ["FAIL  threats.clean.mean", "FAIL  deltas.fgsm.mean", "FAIL  flops",
+                                                "FAIL"]
+
+
+def test_leaderboard_check_passes_the_published_board_and_fails_an_edited_entry(tmp_path, capsys):
+    assert main(["leaderboard", "--check", "--board", str(BOARD)]) == 0
+    board = tmp_path / "board"
+    shutil.copytree(BOARD / "entries", board / "entries")
+    shutil.copy(BOARD / "LEADERBOARD.md", board / "LEADERBOARD.md")
+    assert check_board(board) == []
+    path = board / "entries" / "resnet20-quick-cutout.json"
+    entry = json.loads(path.read_text())
+    entry["threats"]["fgsm"]["mean"] += 0.05
+    path.write_text(json.dumps(entry))
+    capsys.readouterr()
+    assert main(["leaderboard", "--check", "--board", str(board)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len([ln for ln in out if ln.startswith(f"{board / 'LEADERBOARD.md'}: ")]) == 2  # the row, - and +
+    assert out[-1].startswith("FAIL:")
+
+
+# --- 3. submit ----------------------------------------------------------------------------------------------
+
+def _readme_example() -> str:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Submit a defense", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.slow
+def test_readme_example_submits_verbatim_to_a_scratch_board(cifar_path, tmp_path, monkeypatch, capsys):
+    """The README's code block, pasted as is, trains at the smoke budget; run from another directory, the
+    entry lands on a scratch board under --out and the published board is untouched."""
+    (tmp_path / "noise.py").write_text(_readme_example())
+    published = {p: _digest(p) for p in [BOARD / "LEADERBOARD.md", *sorted((BOARD / "entries").glob("*.json"))]}
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["submit", "noise.py:GaussianNoise", "--budget", "smoke", "--seed", "0", "--data",
+                     str(cifar_path), "--out", "work", "--no-progress"]) == 0
+    finally:
+        DEFENSES.unregister("gaussian-noise")
+    entry = E.load_entry(tmp_path / "work" / "board" / "entries" / "resnet20-smoke-gaussian-noise.json")
+    assert entry["seeds"] == [0] and entry["deltas"]["generalization"]["mean"] is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noise.py", "work"]  # no leaderboard/ in the cwd
+    assert {p: _digest(p) for p in published} == published
+    assert not (BOARD / "runs" / "smoke").exists()
+
+
+def test_smoke_budget_never_goes_on_the_published_board(cifar_path, capsys):
+    assert main(["submit", "examples/label_smoothing.py:LabelSmoothing", "--budget", "smoke", "--board",
+                 "published", "--data", str(cifar_path)]) == 2
+    assert _one_line_error(capsys) == ("defense-bench: error: budget 'smoke' (auto) never goes on the published "
+                                       "board; leave out --board for a scratch board")
+
+
+@pytest.mark.parametrize("hook, body, message", [
+    ("transform_batch", "    def transform_batch(self, x, y, generator):\n        return x + torch.zeros(1), y\n",
+     "gaussian: transform_batch raised NameError: name 'torch' is not defined"),
+    ("transform_model", "    def transform_model(self, model, ctx):\n        raise KeyError('layer4')\n",
+     "gaussian: transform_model raised KeyError: 'layer4'"),
+])
+def test_an_exception_in_a_user_hook_is_one_line(cifar_path, tmp_path, capsys, hook, body, message):
+    f = tmp_path / "user.py"
+    f.write_text("from defenses.base import Defense\n\nclass Gaussian(Defense):\n" + body)
+    try:
+        assert main(["submit", f"{f}:Gaussian", "--budget", "smoke", "--data", str(cifar_path),
+                     "--out", str(tmp_path / "w")]) == 2
+    finally:
+        DEFENSES.unregister("gaussian")
+    assert _one_line_error(capsys) == f"defense-bench: error: {message}"
+
+
+def test_name_is_honoured_for_a_registered_class_and_a_taken_name_refused(cifar_path, tmp_path, capsys):
+    from benchmark.submit import register_submission
+
+    @register_defense("test-registered")
+    class Registered(Defense):
+        pass
+
+    try:
+        assert register_submission(Registered, None) == "test-registered"
+        assert register_submission(Registered, "test-renamed") == "test-renamed"
+        renamed = DEFENSES.get("test-renamed")
+        assert issubclass(renamed, Registered) and renamed.name == "test-renamed"
+        assert Registered.name == "test-registered" and DEFENSES.get("test-registered") is Registered
+        assert main(["submit", "test-registered", "--name", "cutout", "--budget", "smoke", "--data",
+                     str(cifar_path), "--out", str(tmp_path)]) == 2
+        assert _one_line_error(capsys) == ("defense-bench: error: defense name 'cutout' is taken by defenses.cutout; "
+                                           "pass --name with a name that `defense-bench list` does not show")
+    finally:
+        DEFENSES.unregister("test-registered")
+        DEFENSES.unregister("test-renamed")
+
+
+# --- 4. run -------------------------------------------------------------------------------------------------
+
+def test_run_exits_nonzero_when_a_job_fails_and_zero_once_it_succeeds(cifar_path, tiny8, tmp_path, monkeypatch,
+                                                                     capsys):
+    import benchmark.cli as cli
+
+    flag = tmp_path / "broken"
+    flag.write_text("yes")
+
+    @register_defense("test-sometimes")
+    class Sometimes(Defense):
+        def transform_batch(self, x, y, generator):
+            if flag.exists():
+                raise RuntimeError("broken today")
+            return x, y
+
+    monkeypatch.setattr(cli, "get_budget", lambda name: tiny8)
+    args = ["run", "--defenses", "baseline,test-sometimes", "--threats", "clean", "--seed", "0", "--data",
+            str(cifar_path), "--out", str(tmp_path / "out"), "--no-progress"]
+    try:
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "run resnet8-smoke-s0-test-sometimes failed: RuntimeError: broken today" in err
+        assert "1 of 2 runs failed (exit 1)" in err
+        assert "## Failed runs" in (tmp_path / "out" / "LEADERBOARD.md").read_text()
+        flag.unlink()
+        assert main(args) == 0
+        assert "## Failed runs" not in (tmp_path / "out" / "LEADERBOARD.md").read_text()
+    finally:
+        DEFENSES.unregister("test-sometimes")
+
+
+def test_a_second_run_on_the_same_out_is_refused_naming_the_holder(tmp_path, cifar_path, capsys):
+    import os
+
+    with hold(tmp_path):
+        with pytest.raises(OutputInUse, match=rf"in use by another defense-bench run \(pid {os.getpid()} on "):
+            with hold(tmp_path):
+                pass
+        assert main(["run", "--budget", "smoke", "--out", str(tmp_path), "--data", str(cifar_path)]) == 2
+        assert f"is in use by another defense-bench run (pid {os.getpid()}" in _one_line_error(capsys)
+    with hold(tmp_path):  # released: the next run goes ahead
+        pass
+
+
+def test_resumed_training_says_so(cifar, tiny8, tmp_path, caplog):
+    from benchmark.models import build_model
+    from benchmark.trainer import train
+    from defenses.baseline import Baseline
+
+    b = dataclasses.replace(tiny8, epochs=2)
+    ckpt = tmp_path / "t.pt"
+    train(build_model("resnet8"), cifar.x_train[:256], cifar.y_train[:256], Baseline(), b, 0, ckpt_path=ckpt,
+          progress=False, stop_after_epoch=lambda e: e == 1, desc="resnet8-smoke-s0-baseline")
+    with caplog.at_level(logging.INFO, logger="defense_bench"):
+        train(build_model("resnet8"), cifar.x_train[:256], cifar.y_train[:256], Baseline(), b, 0, ckpt_path=ckpt,
+              progress=False, desc="resnet8-smoke-s0-baseline")
+    assert f"resuming resnet8-smoke-s0-baseline at epoch 2 of 2 ({ckpt})" in caplog.messages
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("fgsm(eps=-1)", "'fgsm(eps=-1)': fgsm: eps must be ≥ 0, got -1.0"),
+    ("pgd(steps=0)", "'pgd(steps=0)': pgd: steps must be > 0, got 0"),
+    ("occlusion(size=-16)", "'occlusion(size=-16)': occlusion: size must be > 0, got -16"),
+    ("autoattack(n_images=0)", "'autoattack(n_images=0)': autoattack: n_images must be > 0, got 0"),
+    ("corruptions(n_images=0)", "'corruptions(n_images=0)': corruptions: n_images must be > 0, got 0"),
+])
+def test_bad_threat_fields_are_refused(spec, message):
+    with pytest.raises(RegistryError) as e:
+        build(THREAT_MODELS, spec)
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("cutmix(prob=1.5)", "cutmix: prob must be in [0, 1], got 1.5"),
+    ("mixup(alpha=0)", "mixup: alpha must be > 0, got 0.0"),
+    ("cutout(size=0)", "cutout: size must be > 0, got 0"),
+    ("prune-filters(fraction=1)", "pruning: fraction must be in [0, 1), got 1.0"),
+    ("prune-layers(blocks_per_iteration=0)", "pruning: blocks_per_iteration must be > 0, got 0"),
+    ("stylized(fraction=2)", "stylized: fraction must be in [0, 1], got 2.0"),
+])
+def test_bad_defense_fields_are_refused(spec, message):
+    with pytest.raises(RegistryError, match=re.escape(message)):
+        build(DEFENSES, spec)
+
+
+def test_bad_seeds_and_budget_fields_are_one_line_errors(capsys, tiny_budget):
+    assert pytest.raises(SystemExit, main, ["run", "--seed", "-1"]).value.code == 2
+    assert "--seed takes seeds ≥ 0, got '-1'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"run: seeds must be ≥ 0, got \(0, -2\)"):
+        RunConfig(budget=tiny_budget, seeds=(0, -2))
+    with pytest.raises(ValueError, match="budget smoke: epochs must be > 0, got 0"):
+        dataclasses.replace(tiny_budget, epochs=0)
+    with pytest.raises(ValueError, match="budget smoke: n_test must be > 0, got -5"):
+        dataclasses.replace(tiny_budget, n_test=-5)
+
+
+def test_a_text_file_as_data_is_not_an_npz_archive(tmp_path, capsys):
+    f = tmp_path / "cifar.npz"
+    f.write_text("not numbers\n")
+    assert main(["run", "--budget", "smoke", "--data", str(f), "--out", str(tmp_path / "o")]) == 2
+    assert _one_line_error(capsys) == (f"defense-bench: error: {f}: not an .npz archive (expected numpy.savez "
+                                       "output with x_train, y_train, x_test, y_test)")
+
+
+def test_a_truncated_checkpoint_is_named_in_one_whole_sentence(tmp_path):
+    path = tmp_path / "model.pt"
+    checkpoint.save_atomic({"w": torch.zeros(1000)}, path)
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        checkpoint.load(path)
+    assert str(e.value) == f"{path}: not a complete checkpoint (truncated, or not written by torch.save)"
+
+
+def test_first_sentence_never_cuts_a_word():
+    from benchmark.checkpoint import first_sentence
+
+    assert first_sentence(ValueError("It broke. Then more text follows.")) == "It broke."
+    long = ValueError("word " * 100)
+    text = first_sentence(long, limit=50)
+    assert text.endswith("word …") and len(text) <= 52
+
+
+def test_unexpected_exceptions_are_one_line(monkeypatch, capsys):
+    import benchmark.cli as cli
+
+    def boom(args):
+        raise KeyError("something internal")
+
+    monkeypatch.setattr(cli, "cmd_list", boom)
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), "list", boom))
+    assert main(["list"]) == 2
+    assert _one_line_error(capsys) == ("defense-bench: error: KeyError: 'something internal' (-v shows the "
+                                       "traceback)")
+
+
+def _with_func(parser, command, func):
+    for action in parser._subparsers._group_actions:
+        action.choices[command].set_defaults(func=func)
+    return parser
+
+
+def test_run_grid_reports_what_this_command_ran(cifar, tiny8, tmp_path):
+    cfg = RunConfig(budget=tiny8, defenses=("baseline",), threats=("clean",), out=tmp_path, seeds=(0,),
+                    progress=False)
+    first = run_grid(cfg, data=cifar)
+    assert first.ran == ("resnet8-smoke-s0-baseline",) and first.failed == {}
+    assert run_grid(cfg, data=cifar).ran == ()  # finished earlier: nothing to run
