@@ -116,7 +116,8 @@ class Budget:
         sched = (f"one-cycle (warm-up {self.warmup:.0%})" if self.schedule == "onecycle"
                  else "lr ÷10 at " + ", ".join(f"epoch {round(m * self.epochs)}" for m in self.milestones))
         return (f"budget `{self.name}`: {'/'.join(self.archs)}, {self.epochs} epochs, batch {self.batch_size}, "
-                f"SGD-Nesterov lr {self.lr} momentum {self.momentum} wd {self.weight_decay}, {sched}, {data}")
+                f"SGD-Nesterov lr {self.lr} momentum {self.momentum} wd {self.weight_decay}, {sched}, {data}, "
+                f"precision {self.precision}")
 
 
 BUDGETS: dict[str, Budget] = {

@@ -52,9 +52,11 @@ def test_semantic_is_the_negative_image():
 
 
 def test_paper_suite_is_registered():
+    from attacks.clean import Clean
+
     assert SUITES["paper"] == ("clean", "fgsm", "occlusion", "semantic")
-    for name in SUITES["paper"]:
-        assert THREAT_MODELS.get(name).name == name
+    # each name is filed to the class that implements that threat (not merely to some class)
+    assert [THREAT_MODELS.get(n) for n in SUITES["paper"]] == [Clean, FGSM, Occlusion, Semantic]
 
 
 def test_fgsm_eps0_equals_clean_and_accuracy_never_rises_with_eps(cifar, trained_linear):

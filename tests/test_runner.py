@@ -92,10 +92,20 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_cli_list_names_everything():
     r = cli("list")
     assert r.returncode == 0
-    for name in ("baseline", "cutout", "mixup", "cutmix", "prune-filters", "prune-layers", "prune-both", "clean",
-                 "fgsm", "occlusion", "semantic", "pgd", "autoattack", "square", "corruptions", "semantic-hsv",
-                 "occlusion-worst", "shape-bias", "full", "smoke", "quick", "paper"):
-        assert name in r.stdout
+    sections, current = {}, None
+    for line in r.stdout.splitlines():
+        if not line.startswith(" "):
+            current = sections.setdefault(line.rstrip(":"), [])
+        else:
+            current.append(line.split()[0] if current is not sections.get("budgets") else line.strip())
+    assert list(sections) == ["defenses", "threat models", "suites", "budgets"]
+    assert sections["defenses"] == ["baseline", "cutmix", "cutout", "mixup", "prune-both", "prune-filters",
+                                    "prune-layers", "shape-texture", "stylized"]
+    assert sections["threat models"] == ["autoattack", "clean", "corruptions", "fgsm", "occlusion", "occlusion-worst",
+                                         "pgd", "semantic", "semantic-hsv", "shape-bias", "square"]
+    assert sections["suites"] == ["paper", "full"]
+    assert [b.split("`")[1] for b in sections["budgets"]] == ["smoke", "quick", "paper"]
+    assert sections["budgets"][1].endswith("50000 train / 10000 test images, precision fp32")
 
 
 @pytest.mark.slow

@@ -144,10 +144,18 @@ def test_gradient_masked_model_is_flagged_and_normal_model_is_not(trained_linear
 
 
 def test_full_suite_names_every_threat():
-    for name in ("pgd", "autoattack", "square", "corruptions", "semantic-hsv", "occlusion-worst", "shape-bias"):
-        assert name in SUITES["full"] and THREAT_MODELS.get(name).name == name
-    for spec in SUITES["full"]:
-        build(THREAT_MODELS, spec)
+    from attacks.autoattack import AutoAttack
+    from attacks.clean import Clean
+    from attacks.corruptions import Corruptions
+    from attacks.semantic import Semantic
+    from attacks.shape_bias import ShapeBias
+
+    built = [build(THREAT_MODELS, spec) for spec in SUITES["full"]]
+    assert [type(t) for t in built] == [Clean, FGSM, Occlusion, Semantic, PGD, AutoAttack, Square, Corruptions,
+                                        SemanticHSV, WorstOcclusion, ShapeBias, PGD, PGD]
+    # the two gradient-masking diagnostics: PGD at ε = 32/255 and PGD with 5× the steps, on the seeded 1k
+    assert built[-2].config == PGDConfig(eps=32 / 255, n_images=1000)
+    assert built[-1].config == PGDConfig(steps=100, n_images=1000)
 
 
 def test_unavailable_threat_is_reported_not_fatal(cifar, tiny_budget, tmp_path, monkeypatch):

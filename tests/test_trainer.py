@@ -124,11 +124,14 @@ def test_schedules():
 
 
 def test_precision_is_bf16_only_with_amx_unless_pinned(monkeypatch):
+    import benchmark.trainer as trainer
     from benchmark.trainer import PRECISION_ENV
 
     monkeypatch.delenv(PRECISION_ENV, raising=False)
-    amx = torch.cpu._is_amx_tile_supported()
-    assert Precision.auto("cpu").amp_dtype == (torch.bfloat16 if amx else None)
+    monkeypatch.setattr(trainer, "cpu_has_amx", lambda: True)
+    assert Precision.auto("cpu").amp_dtype == torch.bfloat16
+    monkeypatch.setattr(trainer, "cpu_has_amx", lambda: False)  # AVX-512-BF16 alone or AVX2: fp32
+    assert Precision.auto("cpu").amp_dtype is None
     monkeypatch.setenv(PRECISION_ENV, "bf16")
     assert Precision.auto("cpu").describe() == "cpu bfloat16 channels_last"
     monkeypatch.setenv(PRECISION_ENV, "fp32")
