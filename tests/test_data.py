@@ -49,7 +49,7 @@ def test_malformed_npz_gets_one_line_error(tmp_path, overrides, words):
 def test_not_an_npz_and_missing_file(tmp_path):
     bad = tmp_path / "junk.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="not a readable .npz"):
+    with pytest.raises(DataError, match="not an .npz archive"):
         load_npz(bad)
     with pytest.raises(DataError, match="no such file"):
         load_npz(tmp_path / "absent.npz")

@@ -4,7 +4,7 @@ import torch
 from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError, register_defense
 from defenses.base import Defense, TrainingSet
 from defenses.cutmix import CutMix, CutMixConfig
-from defenses.cutout import Cutout
+from defenses.cutout import Cutout, CutoutConfig
 from defenses.mixup import MixUp
 
 
@@ -101,13 +101,24 @@ def test_cutmix_probability_zero_is_identity():
     assert torch.equal(xm, x) and torch.equal(t, y)
 
 
-def test_cutout_makes_one_clipped_square_hole_of_zeros():
+def test_cutout_makes_one_clipped_square_hole_of_the_mean_colour():
     x = torch.ones(500, 3, 32, 32)
     out, y = Cutout().transform_batch(x, torch.zeros(500, dtype=torch.long), gen())
-    zero = out[:, 0] == 0
-    area = zero.sum((1, 2))
-    rows, cols = zero.any(2).sum(1), zero.any(1).sum(1)
+    hole = out[:, 0] != 1
+    area = hole.sum((1, 2))
+    rows, cols = hole.any(2).sum(1), hole.any(1).sum(1)
     assert torch.equal(area, rows * cols)  # a rectangle
     assert rows.max() == 16 and cols.max() == 16 and (area == 256).any()
     assert (area < 256).any()  # clipped at the borders (centre uniform over the image)
     assert (area > 0).all()
+    # the authors cut normalised images, so their hole is the CIFAR-10 mean colour, not black
+    for c, mean in enumerate((0.4914, 0.4822, 0.4465)):
+        assert torch.allclose(out[:, c][hole], torch.tensor(mean))
+
+
+def test_cutout_fill_zero_is_the_black_occlusion_patch():
+    x = torch.ones(50, 3, 32, 32)
+    mean, _ = Cutout().transform_batch(x, torch.zeros(50, dtype=torch.long), gen())
+    zero, _ = Cutout(CutoutConfig(fill="zero")).transform_batch(x, torch.zeros(50, dtype=torch.long), gen())
+    assert torch.equal(zero == 0, mean != 1)  # the same holes from the same draws, painted black
+    assert Cutout(CutoutConfig(fill="zero")).label == "cutout(fill=zero)"

@@ -101,13 +101,32 @@ def test_compute_shows_which_seed_ran_on_which_cpu_and_precision(tmp_path):
     assert cut["compute"]["cpu"] == "AVX512 (s2)"
 
 
-def test_publish_withdraws_the_entry_of_withdrawn_records(tmp_path):
-    records, entries, md = tmp_path / "runs" / "quick", tmp_path / "entries", tmp_path / "LEADERBOARD.md"
-    records.mkdir(parents=True)
+def _fp32_records(tmp_path, records):
     with _fake_store(tmp_path / "r.sqlite") as store:
         for r in store.runs().itertuples():
             key = RunKey(r.defense, r.arch, r.budget, int(r.seed))
+            store.update_info(key, train_precision="cpu fp32 channels_last")
             (records / f"{key.slug}.json").write_text(json.dumps(store.export_run(key)))
+
+
+def test_publish_refuses_records_of_another_precision_than_the_budget_declares(tmp_path):
+    records = tmp_path / "runs" / "quick"
+    records.mkdir(parents=True)
+    _fp32_records(tmp_path, records)
+    rec = json.loads((records / "resnet20-quick-s1-cutout.json").read_text())
+    rec["info"]["train_precision"] = "cpu bfloat16 channels_last"  # the quick budget declares fp32
+    (records / "resnet20-quick-s1-cutout.json").write_text(json.dumps(rec))
+    with pytest.raises(ValueError) as e:
+        publish([records], tmp_path / "entries", tmp_path / "LEADERBOARD.md")
+    assert str(e.value) == ("1 records trained in another precision than their budget declares, not published: "
+                            "resnet20-quick-s1-cutout.json (cpu bfloat16 channels_last)")
+    assert not (tmp_path / "entries").exists() and not (tmp_path / "LEADERBOARD.md").exists()
+
+
+def test_publish_withdraws_the_entry_of_withdrawn_records(tmp_path):
+    records, entries, md = tmp_path / "runs" / "quick", tmp_path / "entries", tmp_path / "LEADERBOARD.md"
+    records.mkdir(parents=True)
+    _fp32_records(tmp_path, records)
     publish([records], entries, md)
     other = json.loads((entries / "resnet20-quick-cutout.json").read_text())
     other["budget"]["name"] = "smoke"  # an entry of a budget not being published is left alone
@@ -145,7 +164,8 @@ def test_verify_passes_a_published_entry_and_fails_an_edited_one(cifar, tiny_bud
                   seeds=(0,), progress=False, records=board / "runs" / "smoke"), data=cifar)
     (path,) = publish([board / "runs" / "smoke"], board / "entries", board / "LEADERBOARD.md")
     checks = verify(path, cifar, progress=False)
-    assert [(c.threat, c.ok) for c in checks] == [("clean", True), ("fgsm", True)]
+    assert [(c.threat, c.ok) for c in checks if c.seed is not None] == [("clean", True), ("fgsm", True)]
+    assert all(c.ok for c in checks)
     entry = json.loads(path.read_text())
     clean = entry["threats"]["clean"]  # one seed: binomial interval over the 256 test images
     p = clean["mean"]
@@ -153,7 +173,10 @@ def test_verify_passes_a_published_entry_and_fails_an_edited_one(cifar, tiny_bud
     entry["threats"]["clean"]["per_seed"]["0"] += 0.05
     path.write_text(json.dumps(entry))
     checks = verify(path, cifar, progress=False)
-    assert [(c.threat, c.ok) for c in checks] == [("clean", False), ("fgsm", True)]
+    assert [(c.threat, c.ok) for c in checks if c.seed is not None] == [("clean", False), ("fgsm", True)]
+    # the mean no longer matches the edited per-seed value either
+    assert [str(c).split(":")[0] for c in checks if not c.ok and c.seed is None] == ["FAIL  threats.clean.mean",
+                                                                                  "FAIL  threats.clean.ci95"]
 
 
 def test_model_checks_reject_bad_outputs():
@@ -186,14 +209,13 @@ def test_submission_must_be_a_defense(tmp_path):
 def test_example_defense_submits_end_to_end(cifar, tiny_budget, tmp_path):
     board = tmp_path / "board"
     try:
-        (path,) = submit("examples/label_smoothing.py:LabelSmoothing", tiny_budget, cifar, board / "runs" / "smoke",
-                         board / "entries", board / "LEADERBOARD.md", tmp_path / "work", seeds=(0,), progress=False)
+        (path,) = submit("examples/label_smoothing.py:LabelSmoothing", tiny_budget, cifar, board, tmp_path / "work",
+                         seeds=(0,), progress=False)
         entry = E.load_entry(path)
         assert entry["name"] == "label-smoothing" and entry["deltas"]["generalization"]["method"].startswith("paired")
         assert "`label-smoothing`" in (board / "LEADERBOARD.md").read_text()
         assert (board / "plot-resnet20-smoke.png").stat().st_size > 1000
         with pytest.raises(SubmissionError, match="already on the board"):
-            submit("label-smoothing", tiny_budget, cifar, board / "runs" / "smoke", board / "entries",
-                   board / "LEADERBOARD.md", tmp_path / "work", seeds=(0,), progress=False)
+            submit("label-smoothing", tiny_budget, cifar, board, tmp_path / "work", seeds=(0,), progress=False)
     finally:
         DEFENSES.unregister("label-smoothing")

@@ -343,3 +343,30 @@ def test_run_grid_reports_what_this_command_ran(cifar, tiny8, tmp_path):
     first = run_grid(cfg, data=cifar)
     assert first.ran == ("resnet8-smoke-s0-baseline",) and first.failed == {}
     assert run_grid(cfg, data=cifar).ran == ()  # finished earlier: nothing to run
+
+
+def test_a_budget_declares_its_precision_and_another_is_keyed_apart(tmp_path, caplog):
+    from benchmark.budgets import get_budget
+    from benchmark.results_store import ResultsStore
+    from benchmark.runner import Job, restore_records
+
+    q = get_budget("quick")
+    assert q.precision == "fp32" and get_budget("smoke").precision == "auto"
+    assert q.accepts("cpu fp32 channels_last") and not q.accepts("cpu bfloat16 channels_last")
+    assert q.with_precision("fp32") is q
+    bf = q.with_precision("bf16")
+    assert (bf.name, bf.precision) == ("quick-bf16", "bf16") and get_budget("quick-bf16") == bf
+    # precision is checked from the records, not hashed: the committed seed-1 cutmix record (fp32) keeps its hash
+    job = Job(RunConfig(budget=q, out=tmp_path), "cutmix", "resnet20", 1, (50000, 10000))
+    assert job.hash == "03a2d5fd07aafe93"
+    records = tmp_path / "records"
+    records.mkdir()
+    rec = json.loads((BOARD / "runs" / "quick" / "resnet20-quick-s1-cutmix.json").read_text())
+    (records / "resnet20-quick-s1-cutmix.json").write_text(json.dumps(rec))
+    rec["key"]["seed"], rec["info"]["train_precision"] = 7, "cpu bfloat16 channels_last"
+    (records / "resnet20-quick-s7-cutmix.json").write_text(json.dumps(rec))
+    with ResultsStore(tmp_path / "r.sqlite") as store, caplog.at_level(logging.WARNING, logger="defense_bench"):
+        assert restore_records(records, store, tmp_path / "ckpt", q) == 1
+        assert list(store.runs().seed) == [1]
+    assert caplog.messages == ["resnet20-quick-s7-cutmix.json: trained in cpu bfloat16 channels_last, budget quick "
+                               "declares fp32: not reused, trained again"]
