@@ -86,8 +86,6 @@ class Stylized(Defense):
 
     def __init__(self, config: StylizedConfig | None = None):
         super().__init__(config)
-        if not 0.0 <= self.config.fraction <= 1.0 or not 0.0 <= self.config.alpha <= 1.0:
-            raise ValueError(f"stylized: fraction and alpha must lie in [0, 1], got {self.config}")
         self._stylizer: st.Stylizer | None = None
 
     def prepare(self, data: TrainingSet) -> dict:

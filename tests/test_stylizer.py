@@ -125,7 +125,7 @@ def test_stylized_defense_keeps_labels_and_changes_images(cifar):
     half.prepare(TrainingSet(x, y, "smoke", progress=False))
     out, _ = half.transform_batch(xb, y[:32], torch.Generator().manual_seed(0))
     assert torch.equal(out[16:], xb[16:]) and not torch.equal(out[:16], xb[:16])
-    with pytest.raises(ValueError, match="fraction and alpha"):
+    with pytest.raises(ValueError, match=r"stylized: fraction must be in \[0, 1\], got 1.5"):
         build(DEFENSES, "stylized(fraction=1.5)")
 
 
@@ -147,6 +147,7 @@ def test_shape_bias_counts_shape_and_texture_decisions_on_cue_conflict_images(ci
     assert shape_bias(out[""].float().mean().item(), out["texture"].float().mean().item()) == 1.0
 
 
+@pytest.mark.slow
 def test_stylized_and_shape_texture_train_through_the_runner(cifar, tiny_budget, tmp_path):
     """The real path: trainer batches are channels_last, prepare() builds the stylizer, the entry records it."""
     from benchmark.results_store import ResultsStore

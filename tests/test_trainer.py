@@ -42,6 +42,7 @@ def test_interrupted_run_resumes_to_the_same_weights(cifar, tiny_budget, tmp_pat
     assert not states_equal(part.state_dict(), whole.state_dict())
 
 
+@pytest.mark.slow
 def test_kill_9_mid_training_resumes_from_last_checkpoint(cifar_path, tmp_path):
     """A process killed with SIGKILL after its first epoch checkpoint resumes to the uninterrupted result."""
     ck = tmp_path / "killed.pt"
@@ -100,7 +101,7 @@ def test_checkpoint_round_trip_and_corrupt_file(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"\x80\x02garbage")
     with pytest.raises(CheckpointError) as e:
         checkpoint.load(tmp_path / "bad.pt")
-    assert "corrupt or unsafe checkpoint" in str(e.value) and "\n" not in str(e.value)
+    assert str(e.value) == f"{tmp_path / 'bad.pt'}: not a complete checkpoint (truncated, or not written by torch.save)"
 
 
 def test_checkpoint_loading_refuses_pickled_code(tmp_path):
@@ -150,6 +151,7 @@ def test_cli_precision_flag_pins_the_environment(monkeypatch):
     assert os.environ.pop(PRECISION_ENV) == "fp32"
 
 
+@pytest.mark.slow
 def test_training_learns_on_real_images(cifar, tiny_budget):
     """Known answer: a few epochs on 2k real images beat chance (10%) by a wide margin."""
     from benchmark.data import to_float
