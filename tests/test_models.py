@@ -24,7 +24,8 @@ def test_normalisation_is_inside_the_model():
 
 
 def test_unknown_architecture_lists_valid_ones():
-    with pytest.raises(ValueError, match="unknown architecture 'vgg'; available: resnet8, resnet20, resnet56, mobilenetv2"):
+    with pytest.raises(ValueError,
+                       match="unknown architecture 'vgg'; available: resnet8, resnet20, resnet56, mobilenetv2"):
         build_model("vgg")
 
 
