@@ -63,6 +63,12 @@ def tiny_budget():
                                prune_images=128)
 
 
+@pytest.fixture()
+def tiny8(tiny_budget):
+    """The tiny budget on ResNet-8: for tests that train only to check what is reported or reused."""
+    return dataclasses.replace(tiny_budget, archs=("resnet8",))
+
+
 class Linear(nn.Module):
     """A linear classifier on flattened [0, 1] images: the closed-form case for gradient attacks."""
 

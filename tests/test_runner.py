@@ -23,9 +23,9 @@ def exploding_defense():
     DEFENSES.unregister("test-explodes")
 
 
-def test_grid_survives_a_failing_defense_and_reuses_finished_runs(cifar, tiny_budget, tmp_path,
+def test_grid_survives_a_failing_defense_and_reuses_finished_runs(cifar, tiny8, tmp_path,
                                                                     exploding_defense):
-    cfg = RunConfig(budget=tiny_budget, defenses=("baseline", exploding_defense, "cutout"),
+    cfg = RunConfig(budget=tiny8, defenses=("baseline", exploding_defense, "cutout"),
                     out=tmp_path, seeds=(0,), progress=False)
     path = run(cfg, data=cifar)
     md = path.read_text()
@@ -35,7 +35,7 @@ def test_grid_survives_a_failing_defense_and_reuses_finished_runs(cifar, tiny_bu
         runs = store.runs().set_index("defense")
         first = store.results()
     assert runs.loc["baseline", "status"] == "done" and runs.loc["test-explodes", "status"] == "failed"
-    assert runs.loc["baseline", "params"] == 272474
+    assert runs.loc["baseline", "params"] == 78042  # ResNet-8
     assert set(first.threat) == {"clean", "fgsm", "occlusion", "semantic"} and (first.n == 256).all()
     # A second run trains nothing and changes nothing that was finished.
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "checkpoints").iterdir()}

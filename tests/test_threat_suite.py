@@ -158,20 +158,20 @@ def test_full_suite_names_every_threat():
     assert built[-1].config == PGDConfig(steps=100, n_images=1000)
 
 
-def test_unavailable_threat_is_reported_not_fatal(cifar, tiny_budget, tmp_path, monkeypatch):
+def test_unavailable_threat_is_reported_not_fatal(cifar, tiny8, tmp_path, monkeypatch):
     from benchmark import stylizer
     from benchmark.runner import RunConfig, run
 
     monkeypatch.setattr(stylizer, "PUBLISHED_DIR", tmp_path / "no-stylizers")  # no stylizer anywhere
 
-    md = run(RunConfig(budget=tiny_budget, defenses=("baseline",), threats=("clean", "shape-bias"), out=tmp_path,
+    md = run(RunConfig(budget=tiny8, defenses=("baseline",), threats=("clean", "shape-bias"), out=tmp_path,
                        seeds=(0,), progress=False), data=cifar).read_text()
     assert "| baseline" in md and "## Threats not evaluated" in md
     assert "`shape-bias`: no cached 'standard' stylizer" in md
     assert "Failed runs" not in md
 
 
-def test_a_failing_threat_loses_only_its_own_number(cifar, tiny_budget, tmp_path):
+def test_a_failing_threat_loses_only_its_own_number(cifar, tiny8, tmp_path):
     from attacks.base import ThreatModel
     from benchmark.registry import register_threat
     from benchmark.runner import RunConfig, run
@@ -182,7 +182,7 @@ def test_a_failing_threat_loses_only_its_own_number(cifar, tiny_budget, tmp_path
             raise RuntimeError("kaput")
 
     try:
-        md = run(RunConfig(budget=tiny_budget, defenses=("baseline",), threats=("clean", "test-broken-threat"),
+        md = run(RunConfig(budget=tiny8, defenses=("baseline",), threats=("clean", "test-broken-threat"),
                            out=tmp_path, seeds=(0,), progress=False), data=cifar).read_text()
     finally:
         THREAT_MODELS.unregister("test-broken-threat")

@@ -25,12 +25,6 @@ from tests.conftest import REPO
 BOARD = REPO / "leaderboard"
 
 
-@pytest.fixture()
-def tiny8(tiny_budget):
-    """The tiny budget on ResNet-8: for tests that train only to check what is reported."""
-    return dataclasses.replace(tiny_budget, archs=("resnet8",))
-
-
 def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
