@@ -75,6 +75,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"{'FAIL' if problems else 'PASS'}: {Path(args.board) / 'LEADERBOARD.md'} "
               f"{'differs from' if problems else 'is'} the rendering of {Path(args.board) / 'entries'}")
         return 1 if problems else 0
+    if args.render:
+        from benchmark.publish import render_board
+
+        md = render_board(Path(args.board))
+        print(f"{md} re-rendered from {Path(args.board) / 'entries'}")
+        return 0
     if args.publish:
         from benchmark.publish import publish
 
@@ -216,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", default="runs")
     lb.add_argument("--publish", action="store_true",
                     help="export BOARD/entries/*.json from the run records, then render BOARD/LEADERBOARD.md from them")
+    lb.add_argument("--render", action="store_true",
+                    help="re-render BOARD/LEADERBOARD.md and its plots from BOARD/entries only (records untouched)")
     lb.add_argument("--check", action="store_true",
                     help="re-render BOARD/LEADERBOARD.md from BOARD/entries and exit 1 if the committed file differs")
     lb.add_argument("--board", default="leaderboard", help="the published board's directory (default: leaderboard)")

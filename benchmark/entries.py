@@ -106,6 +106,7 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
                 "flops_parent": float(rows.iloc[0].flops_parent),
                 "compute": _compute(rows),
                 "masking": (masking or {}).get((label, arch, budget)),
+                "extra_data": uses_extra_data(cfg["defense_config"]),
                 "code_versions": sorted(set(rows.code_version)),
                 "config_hashes": {str(int(r.seed)): r.config_hash for r in rows.itertuples()},
                 "checkpoints": {},
@@ -123,6 +124,12 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
                 entry["deltas"] = deltas(acc, correct, label, threats, sorted(base_seeds & set(seeds)))
             entries.append(validate(entry, f"entry {label}"))
     return entries
+
+
+def uses_extra_data(defense_config: dict) -> bool:
+    """Whether a defense's configuration brings data beyond CIFAR-10's training images: a folder of style
+    images, or a stylizer loaded from external weights (``adain:DIR``, trained on ImageNet and paintings)."""
+    return bool(defense_config.get("style_dir")) or str(defense_config.get("stylizer", "")).startswith("adain:")
 
 
 def threat_summary(per_seed: dict[str, float], n: int) -> dict:

@@ -66,6 +66,28 @@ def _interval_note(group: list[dict]) -> str:
             + ("; ".join(methods) if methods else "no baseline to compare with"))
 
 
+def _qualifier(e: dict) -> str:
+    """What a row's name does not say but a reader must know to compare it."""
+    notes = []
+    if e["defense"] == "cutout":
+        fill = e["defense_config"].get("fill", "zero")  # entries from before the option filled with zeros
+        notes.append("mean-colour hole" if fill == "mean" else "black hole = the occlusion threat's patch")
+    if str(e["compute"].get("stylizer", "")).startswith("self-trained"):
+        notes.append("self-trained CIFAR AdaIN")
+    if e.get("extra_data"):
+        notes.append("extra data")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+TABLE4_NOTE = (
+    "Row notes in parentheses: Cutout's hole colour (black is the occlusion threat's own patch, so such a row trained "
+    "on a test threat); \"self-trained CIFAR AdaIN\": Stylized and Shape-Texture stylize with a small AdaIN "
+    "network trained here on CIFAR-10, whose styles are other CIFAR-10 training images — not paintings, not an "
+    "ImageNet VGG; \"extra data\": trained with data beyond CIFAR-10's training set. Jordao & Pedrini's own Table 4 "
+    "gathered its rows from different papers, budgets and (for the competitors) ImageNet models, so its numbers are "
+    "not comparable number for number with these.")
+
+
 def table4(group: list[dict], plot: str | None = None) -> str:
     threats = _threats(group)
     header = (["Defense", "Seeds"] + [threat_title(t) for t in threats] + ["Robustness", "Generalization", "Average",
@@ -75,10 +97,10 @@ def table4(group: list[dict], plot: str | None = None) -> str:
         d = e["deltas"] or {}
         accs = [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"]) if t in e["threats"] else "–"
                 for t in threats]
-        rows.append([f"`{e['name']}`", ",".join(map(str, e["seeds"]))] + accs
+        rows.append([f"`{e['name']}`{_qualifier(e)}", ",".join(map(str, e["seeds"]))] + accs
                     + [_delta(d.get(k)) for k in TABLE4_SUMMARY]
                     + [f"{e['params'] / 1e6:.3f} M", f"{e['flops'] / 1e6:.1f} M", e["masking"] or "–"])
-    text = _table(header, rows)
+    text = _table(header, rows) + "\n\n" + TABLE4_NOTE
     if plot:
         text += f"\n\n![Robustness vs generalization delta per defense, 95% intervals]({plot})"
     return text
@@ -251,11 +273,23 @@ def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[
     for old in sorted(set(entries_dir.glob("*.json")) - set(paths)):
         if E.load_entry(old)["budget"]["name"] in budgets:
             old.unlink()
+    _write_md(entries_dir, md_path)
+    return paths
+
+
+def _write_md(entries_dir: Path, md_path: Path) -> None:
     text = render(E.load_entries(entries_dir), plot_dir=md_path.parent, md_dir=md_path.parent)
     tmp_md = md_path.with_suffix(".md.tmp")
     tmp_md.write_text(text)
     tmp_md.replace(md_path)
-    return paths
+
+
+def render_board(board: Path) -> Path:
+    """Re-render ``board/LEADERBOARD.md`` (and plots) from ``board/entries`` alone; returns its path."""
+    if not (board / "entries").is_dir():
+        raise FileNotFoundError(f"{board / 'entries'}: no entries to render")
+    _write_md(board / "entries", board / "LEADERBOARD.md")
+    return board / "LEADERBOARD.md"
 
 
 def check_board(board: Path) -> list[str]:

@@ -66,7 +66,7 @@ EXPECTED_TABLE4 = """\
 | Defense | Seeds | Clean | FGSM | Robustness | Generalization | Average | Params | FLOPs | Masking |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 | `baseline` | 0,1,2 | 91.00 ± 2.48 | 11.00 ± 2.48 | – | – | – | 0.272 M | 81.6 M | – |
-| `cutout` | 0,1,2 | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.48 ✱ | (+) 1.00 ± 2.48 | (+) 2.50 ± 0.00 ✱ | 0.272 M | 81.6 M | – |
+| `cutout` (black hole = the occlusion threat's patch) | 0,1,2 | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.48 ✱ | (+) 1.00 ± 2.48 | (+) 2.50 ± 0.00 ✱ | 0.272 M | 81.6 M | – |
 """
 
 
@@ -219,3 +219,20 @@ def test_example_defense_submits_end_to_end(cifar, tiny_budget, tmp_path):
             submit("label-smoothing", tiny_budget, cifar, board, tmp_path / "work", seeds=(0,), progress=False)
     finally:
         DEFENSES.unregister("label-smoothing")
+
+
+def test_row_notes_say_the_cutout_fill_the_stylizer_and_extra_data():
+    from benchmark.publish import _qualifier
+
+    def entry(defense, config, stylizer=None):
+        return {"defense": defense, "defense_config": config, "compute": {"stylizer": stylizer} if stylizer else {},
+                "extra_data": E.uses_extra_data(config)}
+
+    assert _qualifier(entry("cutout", {"size": 16})) == " (black hole = the occlusion threat's patch)"
+    assert _qualifier(entry("cutout", {"size": 16, "fill": "mean"})) == " (mean-colour hole)"
+    assert _qualifier(entry("stylized", {"stylizer": "auto", "style_dir": ""}, "self-trained-standard")) == (
+        " (self-trained CIFAR AdaIN)")
+    assert _qualifier(entry("stylized", {"stylizer": "adain:/weights", "style_dir": ""}, "adain")) == " (extra data)"
+    assert _qualifier(entry("stylized", {"stylizer": "auto", "style_dir": "/paintings"}, "self-trained-standard")) == (
+        " (self-trained CIFAR AdaIN; extra data)")
+    assert _qualifier(entry("mixup", {"alpha": 1.0})) == ""
