@@ -22,7 +22,7 @@ from benchmark.budgets import BUDGETS
 from benchmark.masking import DIAGNOSTIC_THREATS
 from benchmark.registry import DEFENSES
 from benchmark.results_store import ResultsStore, RunKey
-from benchmark.stats import Interval, paired_bootstrap, paired_t, t_interval
+from benchmark.stats import Interval, paired_bootstrap, paired_t, seeds_and_images, t_interval
 
 FORMAT = "defense-bench-entry/1"
 SCHEMA_PATH = Path(__file__).resolve().parent / "entry_schema.json"
@@ -180,29 +180,46 @@ def _by_seed(rows, col: str) -> str:
 
 
 def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, str], np.ndarray | None],
-           label: str, threats: list[str], seeds: list[int]) -> dict:
+           label: str, threats: list[str], seeds: list[int], method: str = "seeds+images") -> dict:
     """Per-threat deltas of ``label`` vs the baseline, plus robustness (mean over non-clean threats),
     generalization (clean) and average (their mean), each with its interval.
 
     ``acc[(defense, seed, threat)]`` holds accuracies; ``correct(defense, seed, threat)`` the per-image
-    outcomes, needed only with one seed (the bootstrap over test images)."""
+    outcomes. With several seeds, ``method="seeds+images"`` (default) gives intervals that carry training
+    and test-set noise (:func:`benchmark.stats.seeds_and_images`; the paired t over seeds where per-image
+    outcomes are missing), ``"t"`` the paired t over seeds alone (boards published before); one seed: the
+    paired bootstrap over test images."""
     both = [t for t in threats if all((label, s, t) in acc and (BASELINE, s, t) in acc for s in seeds)]
     out: dict[str, Any] = {}
     if not seeds or not both:
         return out
 
-    def interval(ts: list[str]) -> Interval:
+    def outcomes(ts: list[str]) -> tuple[list, list] | None:
+        dc = [[correct(label, s, t) for t in ts] for s in seeds]
+        bc = [[correct(BASELINE, s, t) for t in ts] for s in seeds]
+        flat = [(a, b) for ds, bs in zip(dc, bc, strict=True) for a, b in zip(ds, bs, strict=True)]
+        if any(a is None or b is None or len(a) != len(b) for a, b in flat):
+            return None
+        return dc, bc
+
+    def interval(ts: list[str], weights: list[float] | None = None) -> Interval:
+        w = np.full(len(ts), 1 / len(ts)) if weights is None else np.asarray(weights)
         if len(seeds) >= 2:
-            d = [np.mean([acc[(label, s, t)] for t in ts]) for s in seeds]
-            b = [np.mean([acc[(BASELINE, s, t)] for t in ts]) for s in seeds]
+            if method == "seeds+images" and (oc := outcomes(ts)) is not None:
+                return seeds_and_images(*oc, weights=w)
+            d = [float(np.dot(w, [acc[(label, s, t)] for t in ts])) for s in seeds]
+            b = [float(np.dot(w, [acc[(BASELINE, s, t)] for t in ts])) for s in seeds]
             return paired_t(d, b)
         s = seeds[0]
-        dc = [correct(label, s, t) for t in ts]
-        bc = [correct(BASELINE, s, t) for t in ts]
-        if any(c is None for c in dc + bc) or any(len(a) != len(b) for a, b in zip(dc, bc, strict=True)):
+        if weights is not None:  # the one-seed average: mean of the two half-widths, an upper bound
+            r, g = interval(ts[:-1]), interval(ts[-1:])
+            return Interval((r.mean + g.mean) / 2, (r.half_width + g.half_width) / 2,
+                            r.method + " (mean of the two half-widths, an upper bound)")
+        oc = outcomes(ts)
+        if oc is None:
             return Interval(float(np.mean([acc[(label, s, t)] - acc[(BASELINE, s, t)] for t in ts])), float("nan"),
                             "single seed, no per-image outcomes")
-        return paired_bootstrap(dc, bc)
+        return paired_bootstrap(oc[0][0], oc[1][0])
 
     for t in both:
         out[t] = interval([t]).as_dict()
@@ -215,15 +232,7 @@ def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, 
         out["generalization"] = gen.as_dict()
     if r and gen:
         # Average = (robustness + generalization) / 2, an interval of its own over the same pairing
-        if len(seeds) >= 2:
-            avg = paired_t([(np.mean([acc[(label, s, t)] for t in rob]) + acc[(label, s, "clean")]) / 2
-                            for s in seeds],
-                           [(np.mean([acc[(BASELINE, s, t)] for t in rob]) + acc[(BASELINE, s, "clean")]) / 2
-                            for s in seeds])
-        else:
-            avg = Interval((r.mean + gen.mean) / 2, (r.half_width + gen.half_width) / 2, r.method + " (mean of the "
-                           "two half-widths, an upper bound)")
-        out["average"] = avg.as_dict()
+        out["average"] = interval(rob + ["clean"], [0.5 / len(rob)] * len(rob) + [0.5]).as_dict()
     return out
 
 

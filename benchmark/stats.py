@@ -71,3 +71,35 @@ def paired_bootstrap(defense: Sequence[np.ndarray], baseline: Sequence[np.ndarra
     boot /= len(diffs)
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return Interval(point, float(hi - lo) / 2, f"paired bootstrap over test images ({resamples} resamples)")
+
+
+def seeds_and_images(defense: Sequence[Sequence[np.ndarray]], baseline: Sequence[Sequence[np.ndarray]],
+                     weights: Sequence[float] | None = None, level: float = LEVEL) -> Interval:
+    """Interval of a weighted mean over threats of the accuracy difference that carries both sources of noise.
+
+    ``defense[s][t]`` and ``baseline[s][t]`` are the per-image outcomes (bool) of seed s on threat t;
+    ``weights[t]`` (default equal, summing to 1) weigh the threats. Every seed sees the same test images of a
+    threat, and threats scored on as many images share them (the full test set, or the same seeded subset).
+    Variance components (cf. Bouthillier et al. 2021, *Accounting for variance in machine learning
+    benchmarks*): the paired seed-to-seed variance s²/k of the per-seed deltas (training noise) plus the
+    test-set sampling variance of the seed-averaged per-image delta, which all seeds share so that their spread
+    cannot contain it: for each group of threats on the same n images, u_i = Σ_t w_t · mean over seeds of
+    (defense − baseline) on image i, contributing var(u)/n. Half-width t_{(1+level)/2, k−1} · √(s²/k + V_img)
+    (k ≥ 2; one seed: the normal quantile and image noise alone).
+    """
+    k, n_threats = len(defense), len(defense[0])
+    w = np.full(n_threats, 1 / n_threats) if weights is None else np.asarray(weights, dtype=float)
+    diffs = [[np.asarray(d, dtype=float) - np.asarray(b, dtype=float) for d, b in zip(ds, bs, strict=True)]
+             for ds, bs in zip(defense, baseline, strict=True)]
+    per_seed = np.array([sum(w[t] * seed[t].mean() for t in range(n_threats)) for seed in diffs])
+    groups: dict[int, list[int]] = {}
+    for t in range(n_threats):
+        groups.setdefault(len(diffs[0][t]), []).append(t)
+    v_img = 0.0
+    for n, ts in groups.items():
+        u = sum(w[t] * np.mean([diffs[s][t] for s in range(k)], axis=0) for t in ts)  # per image
+        v_img += u.var(ddof=1) / n if n > 1 else 0.0
+    v_seed = per_seed.var(ddof=1) / k if k > 1 else 0.0
+    q = stats.t.ppf((1 + level) / 2, k - 1) if k > 1 else stats.norm.ppf((1 + level) / 2)
+    return Interval(float(per_seed.mean()), float(q * math.sqrt(v_seed + v_img)),
+                    f"seeds and test images over {k} seeds (variance components)")

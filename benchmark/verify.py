@@ -99,7 +99,9 @@ def derived_checks(entry: dict, baseline: dict | None, correct=None, n: dict[str
            for t, th in e["threats"].items() for s, v in th["per_seed"].items()}
     threats = list(entry["threats"])
     seeds = sorted(set(entry["seeds"]) & set(baseline["seeds"]))
-    recomputed = deltas(acc, correct or (lambda *_: None), entry["name"], threats, seeds) if seeds else None
+    stated = {d["method"] for d in (entry["deltas"] or {}).values()}
+    method = "t" if any(m.startswith("paired t") for m in stated) else "seeds+images"  # as the entry states
+    recomputed = deltas(acc, correct or (lambda *_: None), entry["name"], threats, seeds, method) if seeds else None
     return checks + compare("deltas", entry["deltas"], recomputed, ("mean", "ci95", "excludes_zero", "method"))
 
 
@@ -144,10 +146,10 @@ def verify(entry_path: str | Path, data: Cifar10, tolerance: float = TOLERANCE, 
             want = entry["threats"][t.label]["per_seed"][seed]
             got = res[t.label].accuracy
             checks.append(Check(t.label, want, got, abs(got - want) <= tolerance, int(seed)))
-    if baseline is not None and len(entry["seeds"]) == 1 and entry["deltas"]:
-        # one seed: the deltas' bootstrap resamples per-image outcomes of the baseline too
-        seed = str(entry["seeds"][0])
-        if seed in baseline["checkpoints"]:
+    methods = {d["method"] for d in (entry["deltas"] or {}).values()}
+    if baseline is not None and entry["deltas"] and not any(m.startswith("paired t") for m in methods):
+        # the deltas' intervals use per-image outcomes of the baseline too: re-evaluate its checkpoints
+        for seed in sorted(set(map(str, entry["seeds"])) & set(baseline["checkpoints"])):
             run(BASELINE, baseline["architecture"], seed, base_path.parent / baseline["checkpoints"][seed])
     checks += derived_checks(entry, baseline, lambda d, s, t: outcomes.get((d, s, t)),
                              {t: len(v) for (d, _, t), v in outcomes.items() if d == entry["name"]})

@@ -41,6 +41,24 @@ def test_paired_bootstrap_is_zero_for_identical_outcomes_and_covers_a_known_diff
     assert 0 < i.half_width < 0.02 and abs(i.mean) > i.half_width
 
 
+def test_seeds_and_images_interval_equals_the_hand_computed_value():
+    from benchmark.stats import seeds_and_images
+
+    # 2 seeds, one threat on 4 images. Per-image deltas: seed 0 (0, 1, 0, 0), seed 1 (1, 0, 0, 0): per-seed
+    # deltas 0.25 and 0.25 (no seed spread); seed-averaged u = (.5, .5, 0, 0): var(u) = 0.25 / 3, over 4 images
+    # 1/48; half-width t_{.975,1} · √(1/48) = 12.7062047 · 0.1443376
+    d = [[np.array([1, 1, 0, 1], bool)], [np.array([1, 0, 1, 1], bool)]]
+    b = [[np.array([1, 0, 0, 1], bool)], [np.array([0, 0, 1, 1], bool)]]
+    i = seeds_and_images(d, b)
+    assert i.mean == 0.25 and i.half_width == pytest.approx(12.7062047 * math.sqrt(1 / 48), abs=1e-6)
+    assert i.method == "seeds and test images over 2 seeds (variance components)"
+    # with seed spread: seed 1 now also gains image 3 → per-seed 0.25, 0.5 (s² = 1/32, over 2 seeds 1/64);
+    # u = (.5, .5, 0, .5): var(u) = 0.25 / 3 … = (3/4 − 4·(3/8)²) / 3 = 1/16, over 4 images 1/64
+    d[1][0][3], b[1][0][3] = True, False
+    i = seeds_and_images(d, b)
+    assert i.mean == 0.375 and i.half_width == pytest.approx(12.7062047 * math.sqrt(1 / 64 + 1 / 64), abs=1e-6)
+
+
 def _fake_store(path):
     """Baseline and cutout, 3 seeds, clean and FGSM: known numbers."""
     acc = {("baseline", "clean"): [0.90, 0.91, 0.92], ("baseline", "fgsm"): [0.10, 0.12, 0.11],
@@ -57,7 +75,7 @@ def _fake_store(path):
                               train_precision="bf16", train_images_seen=600000, cpu="AVX512")
             for threat in ("clean", "fgsm"):
                 a = acc[(defense, threat)][seed]
-                store.add_result(key, threat, a, 10000, 1.0, {}, torch.zeros(10000, dtype=torch.bool))
+                store.add_result(key, threat, a, 10000, 1.0, {}, torch.arange(10000) < round(a * 10000))
             store.finish_run(key)
     return store
 
@@ -66,7 +84,7 @@ EXPECTED_TABLE4 = """\
 | Defense | Seeds | Clean | FGSM | Robustness | Generalization | Average | Params | FLOPs | Masking |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 | `baseline` | 0,1,2 | 91.00 ± 2.48 | 11.00 ± 2.48 | – | – | – | 0.272 M | 81.6 M | – |
-| `cutout` (black hole = the occlusion threat's patch) | 0,1,2 | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.48 ✱ | (+) 1.00 ± 2.48 | (+) 2.50 ± 0.00 ✱ | 0.272 M | 81.6 M | – |
+| `cutout` (black hole = the occlusion threat's patch) | 0,1,2 | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.59 ✱ | (+) 1.00 ± 2.50 | (+) 2.50 ± 0.38 ✱ | 0.272 M | 81.6 M | – |
 """
 
 
@@ -74,14 +92,23 @@ def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
     with _fake_store(tmp_path / "r.sqlite") as store:
         entries = E.build_entries(store)
     cut = next(e for e in entries if e["name"] == "cutout")
-    # deltas by seed: clean +1, +2, 0 (mean 1, s 1); fgsm +4, +3, +5 (mean 4, s 1); average 2.5 every seed
+    # deltas by seed: clean +1, +2, 0 (mean 1, s 1); fgsm +4, +3, +5 (mean 4, s 1); average 2.5 every seed.
+    # Image i is correct iff i < 10000·accuracy, so the seed-averaged per-image FGSM delta u is 1/3 on images
+    # 1000–1099 and 1500–1599, 2/3 on 1100–1199 and 1400–1499, 1 on 1200–1399: Σu = 400, Σu² = 2800/9;
+    # var(u) = (2800/9 − 16) / 9999, and the half-width is t_{.975,2} · √(0.01²/3 + var(u)/10000).
     assert cut["deltas"]["clean"]["mean"] == pytest.approx(0.01)
-    assert cut["deltas"]["robustness"]["ci95"] == pytest.approx(4.3026527 * 0.01 / math.sqrt(3), abs=1e-7)
+    var_u = (2800 / 9 - 16) / 9999
+    assert cut["deltas"]["robustness"]["ci95"] == pytest.approx(4.3026527 * math.sqrt(0.01 ** 2 / 3 + var_u / 1e4),
+                                                                abs=1e-7)
+    # the average: per seed 0.025 exactly (no seed spread); u = (u_fgsm + u_clean) / 2 on disjoint images,
+    # u_clean = 1/3 on images 9000–9299: Σu = 250, Σu² = (2800/9 + 300/9) / 4
+    var_avg = ((2800 / 9 + 300 / 9) / 4 - 10000 * 0.025 ** 2) / 9999
+    assert cut["deltas"]["average"]["ci95"] == pytest.approx(4.3026527 * math.sqrt(var_avg / 1e4), abs=1e-7)
     assert cut["threats"]["clean"]["per_seed"] == {"0": 0.91, "1": 0.93, "2": 0.92}
     E.write_entries(entries, tmp_path / "entries")
     md = render(E.load_entries(tmp_path / "entries"))
     assert EXPECTED_TABLE4 in md
-    assert "Intervals: accuracies: t over 3 seeds; deltas: paired t over 3 seeds." in md
+    assert "Intervals: accuracies: t over 3 seeds; deltas: seeds and test images over 3 seeds." in md
     assert cut["compute"]["cpu"] == "AVX512"
     assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu (AVX512) | bf16 | 2 | git:abc |" in md
 
