@@ -263,3 +263,27 @@ def test_row_notes_say_the_cutout_fill_the_stylizer_and_extra_data():
     assert _qualifier(entry("stylized", {"stylizer": "auto", "style_dir": "/paintings"}, "self-trained-standard")) == (
         " (self-trained CIFAR AdaIN; extra data)")
     assert _qualifier(entry("mixup", {"alpha": 1.0})) == ""
+
+
+def test_holm_rejects_step_down_and_the_board_says_which_marks_survive():
+    from benchmark.publish import holm, multiplicity_note
+
+    # m = 4: thresholds .0125, .0167, .025, .05 in order; p = .01 passes, .015 passes, .03 fails (> .025): stop
+    assert holm({"a": 0.01, "b": 0.015, "c": 0.03, "d": 0.04}) == {"a", "b"}
+    assert holm({"a": 0.02, "b": 0.001}) == {"b", "a"}  # .001 ≤ .025, then .02 ≤ .05
+    t2 = 4.3026527  # t_{.975, 2}: a delta whose mean equals its half-width has p = 0.05 exactly
+
+    def row(name, mean, hw):
+        d = {"mean": mean, "ci95": hw, "method": "paired t over 3 seeds", "excludes_zero": abs(mean) > hw}
+        return {"name": name, "deltas": {"robustness": d, "generalization": d, "average": d}}
+
+    # strong: |t| = 31.5990546 → p = 0.001 (×3 deltas); weak: |t| = 9.9248432 → p = 0.01 (×3): m = 6, Holm
+    # thresholds .0083, .01, .0125, .0167, .025, .05 — the three p = .001 pass, then .01 ≤ .0167, .025, .05 pass
+    note = multiplicity_note([row("strong", 0.0316, 0.0316 * t2 / 31.5990546), row("weak", 0.02, 0.02 * t2 / 9.9248432)])
+    assert "shows 6 delta intervals" in note and "over the 6 Robustness" in note and "every ✱ holds." in note
+    # weaker: p = 0.05 > any Holm threshold; its ✱ (mean slightly above the half-width) is named as not holding
+    note = multiplicity_note([row("strong", 0.0316, 0.0316 * t2 / 31.5990546), row("weak", 0.0101, 0.0100)])
+    assert "these ✱ do not hold: weak average, weak generalization, weak robustness." in note
+    # detectable effect: (t_{.975,2} + t_{.80,2}) · se, se = hw / t_{.975,2}; t_{.80,2} = 1.0606602; median of rows
+    mde = [(t2 + 1.0606602) * 0.0100 / t2, (t2 + 1.0606602) * (0.0316 / 31.5990546)]
+    assert f"about {100 * float(np.median(mde)):.2f} points" in note
