@@ -92,6 +92,24 @@ def test_pgd_is_at_least_as_strong_as_fgsm_on_a_linear_model(trained_linear, cif
     assert pgd <= fgsm and fgsm < 0.25
 
 
+def test_early_stopping_pgd_breaks_every_image_the_last_iterate_breaks(trained_linear, cifar):
+    """The early-stopping PGD against torchattacks' last-iterate PGD from the same seeded start: every image
+    the reference breaks is broken here too, and an image never broken ends exactly where the reference does."""
+    from attacks.base import predict
+
+    x, y = to_float(cifar.x_test[:500]), cifar.y_test[:500]
+    pgd = PGD(PGDConfig(eps=1 / 255, alpha=0.25 / 255, steps=10))  # small ε: many images survive
+    ours = pgd.outcomes(trained_linear, x, y, gen(3))[""]
+    reference = predict(trained_linear, pgd.perturb(trained_linear, x, y, gen(3))) == y
+    assert not (ours & ~reference).any()  # correct here ⇒ correct for the reference: never weaker
+    assert 0 < ours.sum() < len(y)
+    # a larger step on the same images: any image the reference leaves correct but we break was fooled by an
+    # earlier iterate, which the last-iterate score forgets
+    strong = PGD(PGDConfig(eps=8 / 255, alpha=2 / 255, steps=10))
+    assert strong.outcomes(trained_linear, x, y, gen(3))[""].float().mean() <= (
+        predict(trained_linear, strong.perturb(trained_linear, x, y, gen(3))) == y).float().mean()
+
+
 def test_worst_case_occlusion_is_no_more_accurate_than_random(trained_linear, cifar):
     res = evaluate(trained_linear, [Occlusion(), WorstOcclusion()], cifar.x_test[:1000], cifar.y_test[:1000],
                    progress=False)
