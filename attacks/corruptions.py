@@ -20,8 +20,10 @@ quantised to uint8 (truncation). Differences from the original, all documented h
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +31,9 @@ import torch
 from attacks import corruption_ops as ops
 from attacks.base import ThreatModel, predict
 from attacks.color import hsv_to_rgb, rgb_to_hsv
+from benchmark import checkpoint
 from benchmark.component import check_fields
+from benchmark.data import cache_dir
 from benchmark.registry import register_threat
 
 # make_cifar_c.py constants, severity 1..5.
@@ -266,10 +270,48 @@ class Corruptions(ThreatModel):
     Config = CorruptionsConfig
 
     def outcomes(self, model, x, y, generator):
+        images = corrupted_batch(x, self.config.severities, generator)
         parts, total = {}, torch.zeros(len(x), device=x.device)
-        for name in CORRUPTIONS:
-            for sev in self.config.severities:
-                ok = predict(model, corrupt(x, name, sev, generator).contiguous(memory_format=torch.channels_last)) == y
-                parts[f"{name}/{sev}"] = ok
-                total += ok
+        for (name, sev), xc in images.items():
+            ok = predict(model, (xc.to(x.device).float() / 255).contiguous(memory_format=torch.channels_last)) == y
+            parts[f"{name}/{sev}"] = ok
+            total += ok
         return {"": total / len(parts), **parts}
+
+
+@functools.cache
+def _source_digest() -> str:
+    """The corruption code itself: a cached set made by other code is never read."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in ("corruptions.py", "corruption_ops.py", "color.py"):
+        h.update((here / f).read_bytes())
+    return h.hexdigest()
+
+
+def corrupted_batch(x: torch.Tensor, severities: tuple[int, ...], generator: torch.Generator
+                    ) -> dict[tuple[str, int], torch.Tensor]:
+    """Every (corruption, severity) copy of the [0, 1] batch ``x`` as uint8 CIFAR-10-C levels, drawing from
+    ``generator`` — or, when this exact batch was corrupted before from the same generator state by the same
+    code, read from ``cache_dir()/corruptions`` with the generator moved to where generating would leave it.
+    The corrupted test set is the same for every model, so it is made once (about 115 MB per 500 images)."""
+    h = hashlib.sha256(_source_digest().encode())
+    h.update(repr(tuple(severities)).encode())
+    h.update(x.detach().cpu().contiguous().numpy().tobytes())
+    h.update(generator.get_state().numpy().tobytes())
+    path = cache_dir() / "corruptions" / f"{h.hexdigest()[:32]}.pt"
+    if path.is_file():
+        try:
+            state = checkpoint.load(path)
+            generator.set_state(state["generator_after"])
+            return {(name, int(sev)): state["images"][i] for i, (name, sev) in enumerate(state["keys"])}
+        except (checkpoint.CheckpointError, KeyError, RuntimeError):
+            pass  # unreadable: made again below
+    keys, images = [], []
+    for name in CORRUPTIONS:
+        for sev in severities:
+            keys.append((name, sev))
+            images.append((corrupt(x, name, sev, generator) * 255).round().to(torch.uint8).cpu())
+    checkpoint.save_atomic({"keys": keys, "images": torch.stack(images), "generator_after": generator.get_state()},
+                           path)
+    return dict(zip(keys, images, strict=True))

@@ -18,6 +18,12 @@ import torch
 
 ENV_VAR = "DEFENSE_BENCH_DATA"
 DEFAULT_CACHE = Path.home() / ".cache" / "defense-bench"
+CACHE_ENV = "DEFENSE_BENCH_CACHE"  # where built artefacts are cached: stylizers, corrupted test sets
+
+
+def cache_dir() -> Path:
+    """``$DEFENSE_BENCH_CACHE``, else ``~/.cache/defense-bench``."""
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
 NUM_CLASSES = 10
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel statistics of the 50k training images (the values every CIFAR codebase uses).

@@ -39,12 +39,11 @@ from torch import nn
 from tqdm import tqdm
 
 from benchmark import checkpoint
-from benchmark.data import augment, to_float
+from benchmark.data import augment, cache_dir, to_float
 from benchmark.models import Normalize
 from benchmark.provenance import config_hash
 
 log = logging.getLogger("defense_bench")
-CACHE_ENV = "DEFENSE_BENCH_CACHE"
 EPS = 1e-5  # added to the variance, as the AdaIN reference code's calc_mean_std
 
 
@@ -278,9 +277,6 @@ def recipe_for_budget(budget_name: str) -> str:
 # training the stylizer again (searched after the cache).
 PUBLISHED_DIR = Path(__file__).resolve().parent.parent / "leaderboard" / "stylizers"
 
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "defense-bench")
 
 
 def _cached(name: str) -> Path | None:

@@ -21,8 +21,8 @@ torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 @pytest.fixture(scope="session", autouse=True)
 def stylizer_cache(tmp_path_factory) -> Path:
-    """Tests build their stylizers in a cache of their own (never the user's ~/.cache)."""
-    from benchmark.stylizer import CACHE_ENV
+    """Tests build their stylizers and corrupted sets in a cache of their own (never the user's ~/.cache)."""
+    from benchmark.data import CACHE_ENV
 
     path = tmp_path_factory.mktemp("stylizer-cache")
     old = os.environ.get(CACHE_ENV)

@@ -110,6 +110,24 @@ def test_early_stopping_pgd_breaks_every_image_the_last_iterate_breaks(trained_l
         predict(trained_linear, strong.perturb(trained_linear, x, y, gen(3))) == y).float().mean()
 
 
+def test_corrupted_sets_are_made_once_and_read_back_identically(trained_linear, cifar, monkeypatch):
+    import attacks.corruptions as C
+
+    x, y = to_float(cifar.x_test[:16]), cifar.y_test[:16]
+    threat = C.Corruptions(C.CorruptionsConfig(severities=(2,)))
+    g1 = gen(5)
+    first = threat.outcomes(trained_linear, x, y, g1)
+    # the same batch from the same generator state: read from the cache, nothing corrupted again
+    monkeypatch.setattr(C, "corrupt", lambda *a: pytest.fail("corrupted again instead of read from the cache"))
+    g2 = gen(5)
+    again = threat.outcomes(trained_linear, x, y, g2)
+    assert again.keys() == first.keys() and all(torch.equal(again[k], first[k]) for k in first)
+    assert torch.equal(g1.get_state(), g2.get_state())  # the next batch draws exactly as without the cache
+    assert len(first) == 1 + 15 and torch.equal(first["fog/2"], again["fog/2"])
+    with pytest.raises(pytest.fail.Exception):  # another generator state is another set: made, not read
+        threat.outcomes(trained_linear, x, y, gen(6))
+
+
 def test_worst_case_occlusion_is_no_more_accurate_than_random(trained_linear, cifar):
     res = evaluate(trained_linear, [Occlusion(), WorstOcclusion()], cifar.x_test[:1000], cifar.y_test[:1000],
                    progress=False)
