@@ -109,15 +109,21 @@ def table4(group: list[dict], plot: str | None = None) -> str:
     return text
 
 
+def _distribution(method: str):
+    """The reference distribution of an interval's method: t with k − 1 degrees of freedom for the seed-based
+    methods ("… over k seeds"), the standard normal otherwise."""
+    from scipy import stats
+
+    m = re.search(r"over (\d+) seeds", method)
+    return stats.t(int(m.group(1)) - 1) if m and int(m.group(1)) > 1 else stats.norm()
+
+
 def _p_value(d: dict) -> tuple[float, float] | None:
     """(two-sided p-value, standard error) of a delta from its stated interval: t with k − 1 degrees of
     freedom for the seed-based methods ("… over k seeds"), the normal quantile otherwise; None without one."""
-    from scipy import stats
-
     if d.get("ci95") is None:
         return None
-    m = re.search(r"over (\d+) seeds", d["method"])
-    dist = stats.t(int(m.group(1)) - 1) if m and int(m.group(1)) > 1 else stats.norm()
+    dist = _distribution(d["method"])
     se = d["ci95"] / dist.ppf(0.975)
     if se == 0:
         return (0.0 if d["mean"] else 1.0), 0.0
@@ -137,8 +143,6 @@ def holm(pvalues: dict[str, float], alpha: float = 0.05) -> set[str]:
 def multiplicity_note(group: list[dict]) -> str:
     """How many intervals the table shows, which ✱ of its summary deltas survive a Holm adjustment, and the
     smallest Robustness effect its seeds could detect."""
-    from scipy import stats
-
     shown = sum(len(e["deltas"] or {}) for e in group)
     family = {f"{e['name']} {k}": pv[0] for e in group for k in TABLE4_SUMMARY
               if (d := (e["deltas"] or {}).get(k)) and (pv := _p_value(d)) is not None}
@@ -152,8 +156,7 @@ def multiplicity_note(group: list[dict]) -> str:
     for e in group:
         d = (e["deltas"] or {}).get("robustness")
         if d and (pv := _p_value(d)) is not None:
-            m = re.search(r"over (\d+) seeds", d["method"])
-            dist = stats.t(int(m.group(1)) - 1) if m and int(m.group(1)) > 1 else stats.norm()
+            dist = _distribution(d["method"])
             mde.append((dist.ppf(0.975) + dist.ppf(0.80)) * pv[1])
     mde_text = (f" With these seeds, a Robustness effect of about {100 * float(np.median(mde)):.2f} points (median "
                 "over the rows) is the smallest detectable with 80% power at the 5% level; smaller true effects "
