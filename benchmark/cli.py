@@ -134,6 +134,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from benchmark.api import evaluate_model, load_classifier
+
+    model = load_classifier(args.model, args.checkpoint)
+    df = evaluate_model(model, threats=args.threats, data=args.data, n=args.n, progress=not args.no_progress)
+    table = df[["accuracy", "n", "ci95_low", "ci95_high", "seconds"]].astype({"n": str})
+    for c in ("accuracy", "ci95_low", "ci95_high"):
+        table[c] = (100 * table[c]).round(2)
+    print(table.to_markdown(floatfmt=".2f"))
+    for threat, why in df.unavailable.dropna().items():
+        print(f"{threat}: not scored ({why})")
+    checks = df.attrs["masking"]
+    print("gradient-masking checks: " + ("; ".join(f"{k} {'passed' if ok else 'FLAGGED'}" for k, ok in checks.items())
+                                          or "not checked (needs pgd with fgsm, square or the PGD variants)"))
+    if args.json:
+        rows = df.drop(columns=[]).reset_index().to_dict(orient="records")
+        text = json.dumps({"model": args.model, "checkpoint": args.checkpoint, "threats": rows, "masking": checks},
+                          indent=1, default=str)
+        tmp = Path(args.json).with_suffix(".json.tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(args.json)
+        print(f"results written to {args.json}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from attacks import SUITES
 
@@ -250,6 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("--tolerance", type=float, default=0.2, help="allowed difference in points (default 0.2)")
     vf.add_argument("--no-progress", action="store_true")
     vf.set_defaults(func=cmd_verify)
+
+    ev = sub.add_parser("evaluate", help="evaluate any classifier (FILE.py:factory or an architecture) under a suite")
+    ev.add_argument("model", help="FILE.py:factory (returns an nn.Module taking [0, 1] NCHW images, giving 10 "
+                                  "logits) or an architecture name (resnet20, resnet56, mobilenetv2)")
+    ev.add_argument("--checkpoint", default=None, help="weights: a state dict or a defense-bench checkpoint "
+                                                       "(read with weights_only=True)")
+    ev.add_argument("--threats", default="paper", help="a suite name or comma-separated threat specs (default: paper)")
+    ev.add_argument("--n", type=int, default=None, help="first N images of the seeded test permutation (default: all)")
+    ev.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
+    ev.add_argument("--json", default=None, help="also write the results to this JSON file")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=cmd_evaluate)
 
     ls = sub.add_parser("list", help="registered defenses, threat models, suites and budgets")
     ls.set_defaults(func=cmd_list)

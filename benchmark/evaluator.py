@@ -55,7 +55,8 @@ def evaluate(
     ResNet-20 images). fp32 throughout; channels_last on the model and batches (about a quarter less time
     on this CPU, the same arithmetic). A threat with ``n_images`` sees its seeded subset only.
     """
-    device = torch.device(device or next(model.parameters()).device)
+    first = next(model.parameters(), None)  # a model without parameters (a fixed rule) runs on the CPU
+    device = torch.device(device or (first.device if first is not None else "cpu"))
     if model.training:
         model.eval()  # attacks must see the deterministic inference network (no batch-norm updates)
     model.to(device, dtype=torch.float32, memory_format=torch.channels_last)

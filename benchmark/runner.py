@@ -152,6 +152,17 @@ class Job:
         return self.ckpt_dir / f"{self.arch}-{self.cfg.budget.name}-s{self.seed}-{train_name}-train-" \
                                f"{config_hash(train_cfg)[:8]}.pt"
 
+    def _retrain_ckpt(self, tag: str) -> Path:
+        """Checkpoint of one (re)training step of ``transform_model``. The fine-tunes after each pruning
+        iteration (tags ``prune<i>``) do not depend on how many iterations follow, so runs that differ only
+        in ``iterations`` share them: a dose–response curve trains each iteration once."""
+        digest = self.hash
+        if tag.startswith("prune") and "iterations" in self.config["defense_config"]:
+            shared = {**self.config, "defense_config": {k: v for k, v in self.config["defense_config"].items()
+                                                        if k != "iterations"}}
+            digest = config_hash(shared)
+        return self.ckpt_dir / f"{self.key.slug.split('(')[0]}-{digest[:8]}-{tag}.pt"
+
     def _published_parent(self) -> dict | None:
         """The baseline's final checkpoint, when this job trains like the baseline, its own training
         checkpoint is absent and the baseline's run was restored from published records."""
@@ -187,7 +198,7 @@ class Job:
         def retrain(m: nn.Module, epochs: int, tag: str, budget=b) -> nn.Module:
             nonlocal seconds
             r = train(m, data.x_train, data.y_train, DEFENSES.create("baseline"), budget, self.seed,
-                      epochs=epochs, ckpt_path=self.ckpt_dir / f"{self.key.slug}-{self.hash[:8]}-{tag}.pt",
+                      epochs=epochs, ckpt_path=self._retrain_ckpt(tag),
                       precision=precision, progress=self.cfg.progress, desc=f"{self.key.slug} {tag}")
             seconds += r.seconds
             # pruning's fine-tuning counts as training compute (the parent's images are already in facts)

@@ -23,22 +23,33 @@ class SubmissionError(ValueError):
     """A submission that cannot go on the board; one line saying why."""
 
 
+def import_file(path: Path):
+    """Import the Python file the user named (only such a file is ever executed); errors are one line."""
+    if not path.is_file():
+        raise SubmissionError(f"{path}: no such file")
+    module_name = "defense_bench_submission_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise SubmissionError(f"{path}: importing it failed: {type(e).__name__}: {e}".splitlines()[0]) from None
+    return module
+
+
 def load_defense_class(ref: str) -> type[Defense]:
-    """``path/to/file.py:ClassName`` (the file is imported) or the name of a registered / plug-in defense."""
+    """``path/to/file.py:ClassName`` (the file is imported), ``PIPELINE.yaml`` (an albumentations pipeline,
+    see :mod:`defenses.albumentations_pipeline`) or the name of a registered / plug-in defense."""
+    if ref.endswith((".yaml", ".yml", ".json")):  # an albumentations pipeline file
+        from defenses.albumentations_pipeline import AlbumentationsPipeline
+
+        if not Path(ref).is_file():
+            raise SubmissionError(f"{ref}: no such file")
+        return AlbumentationsPipeline.from_file(ref)
     if ":" in ref and ref.rsplit(":", 1)[0].endswith(".py"):
         path, cls_name = ref.rsplit(":", 1)
-        path = Path(path)
-        if not path.is_file():
-            raise SubmissionError(f"{path}: no such file")
-        module_name = "defense_bench_submission_" + re.sub(r"\W", "_", path.stem)
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as e:
-            raise SubmissionError(f"{path}: importing it failed: {type(e).__name__}: {e}".splitlines()[0]) from None
-        cls = getattr(module, cls_name, None)
+        cls = getattr(import_file(Path(path)), cls_name, None)
         if cls is None:
             raise SubmissionError(f"{path} defines no {cls_name!r}")
     else:

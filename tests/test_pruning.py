@@ -6,16 +6,16 @@ import torch
 from torch import nn
 
 from benchmark.models import build_model, count_flops, count_params
-from benchmark.registry import DEFENSES
+from benchmark.registry import DEFENSES, RegistryError
 from benchmark.specs import build
 from defenses import pls
 from defenses.base import ModelContext
+from defenses.block_criteria import cka_scores, linear_cka, pls_gain_scores
 from defenses.pruning import (
     PruneConfig,
     PruneFilters,
     PruneLayers,
     apply_step,
-    block_scores,
     prune_filters,
     removable,
     scratch_b_epochs,
@@ -121,19 +121,107 @@ def test_prune_filters_defense_removes_the_requested_fraction(cifar):
     assert d.label == "prune-filters(criterion=l1)"
 
 
-def test_layer_pruning_removes_exactly_the_lowest_scoring_block(cifar):
+def test_linear_cka_known_answers():
+    """x = (1, 2, 3), y = (1, 3, 2): centred x·y = 1, ‖x‖² = ‖y‖² = 2 → CKA = 1 / (2·2) = 0.25 (r² of r = 0.5)."""
+    x, y = np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [3.0], [2.0]])
+    assert linear_cka(x, y) == pytest.approx(0.25)
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(50, 6))
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    assert linear_cka(f, 3.0 * f @ q + 7.0) == pytest.approx(1.0)  # invariant to rotation, scale and shift
+
+
+def _zero_branch(model, stage: int, index: int) -> None:
+    """Make block (stage, index) compute relu(x) = x: its last batch norm outputs 0 (as the authors' CKA test)."""
+    block = model.stages()[stage][index]
+    bn = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)][-1]
+    with torch.no_grad():
+        bn.weight.zero_()
+        bn.bias.zero_()
+
+
+def test_cka_scores_a_block_that_computes_the_identity_zero_and_removes_it_first(cifar):
+    from benchmark.data import to_float
+
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    _zero_branch(model, 1, 2)
+    images, labels = to_float(cifar.x_train[:200]), cifar.y_train[:200]
+    scores = cka_scores(model, removable(model), images, labels)
+    assert scores[(1, 2)] == pytest.approx(0.0, abs=1e-12)
+    assert min(v for b, v in scores.items() if b != (1, 2)) > 1e-4
+    out = PruneLayers().transform_model(model, fake_ctx(images, labels))
+    gone = [(i, j) for i, s in enumerate(out.stages()) for j, b in enumerate(s) if isinstance(b, nn.Identity)]
+    assert gone == [(1, 2)]
+    assert out.eval()(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_blocks_per_iteration_removes_that_many_and_keeps_a_block_per_stage(cifar):
+    from benchmark.data import to_float
+
+    torch.manual_seed(0)
+    model = build_model("resnet20").eval()
+    for b in ((0, 1), (0, 2), (2, 1)):
+        _zero_branch(model, *b)  # the three lowest CKA scores, two of them in stage 0
+    images, labels = to_float(cifar.x_train[:128]), cifar.y_train[:128]
+    out = build(DEFENSES, "prune-layers(blocks_per_iteration=3)").transform_model(model, fake_ctx(images, labels))
+    gone = sorted((i, j) for i, s in enumerate(out.stages()) for j, b in enumerate(s) if isinstance(b, nn.Identity))
+    assert gone == [(0, 1), (0, 2), (2, 1)]
+    # stage 0 is now down to one block: asking for 6 more removes only the 3 left in stages 1 and 2
+    out = build(DEFENSES, "prune-layers(blocks_per_iteration=6)").transform_model(out, fake_ctx(images, labels))
+    assert [sum(not isinstance(b, nn.Identity) for b in s) for s in out.stages()] == [1, 1, 1]
+
+
+def test_pls_gain_is_an_option_and_an_unknown_layer_criterion_is_one_line(cifar):
     from benchmark.data import to_float
 
     torch.manual_seed(0)
     model = build_model("resnet20").eval()
     images, labels = to_float(cifar.x_train[:200]), cifar.y_train[:200]
-    scores = block_scores(model, images, labels)
-    worst = min(removable(model), key=lambda b: (scores[b], b))
-    x = torch.rand(2, 3, 32, 32)
-    out = PruneLayers().transform_model(model, fake_ctx(images, labels))
-    blocks = [(i, j) for i, s in enumerate(out.stages()) for j, b in enumerate(s) if isinstance(b, nn.Identity)]
-    assert blocks == [worst]
-    assert out.eval()(x).shape == (2, 10)
+    scores = pls_gain_scores(model, removable(model), images, labels)
+    worst = min(scores, key=lambda b: (scores[b], b))
+    out = build(DEFENSES, "prune-layers(layer_criterion=pls-gain)").transform_model(model, fake_ctx(images, labels))
+    gone = [(i, j) for i, s in enumerate(out.stages()) for j, b in enumerate(s) if isinstance(b, nn.Identity)]
+    assert gone == [worst]
+    with pytest.raises(RegistryError, match="unknown layer_criterion 'vip'; available: cka, pls-gain"):
+        build(DEFENSES, "prune-layers(layer_criterion=vip)")
+
+
+def test_iterations_override_the_budget_and_the_control_fine_tunes_the_same_way(cifar):
+    from benchmark.data import to_float
+
+    images, labels = to_float(cifar.x_train[:128]), cifar.y_train[:128]
+    calls: dict[str, list] = {}
+    for spec in ("prune-filters(criterion=l1,iterations=3)", "finetune-only(iterations=3)"):
+        torch.manual_seed(0)
+        model = build_model("resnet20").eval()
+        rec: list = []
+        out = build(DEFENSES, spec).transform_model(model, fake_ctx(images, labels, iterations=1, record=rec))
+        calls[spec] = [(tag, epochs) for tag, epochs, _ in rec]
+        if spec.startswith("finetune"):
+            assert count_params(out) == count_params(build_model("resnet20"))  # nothing removed
+    assert calls["finetune-only(iterations=3)"] == calls["prune-filters(criterion=l1,iterations=3)"] == [
+        ("prune0", 1), ("prune1", 1), ("prune2", 1)]
+    rec = []
+    DEFENSES.create("finetune-only").transform_model(build_model("resnet20"), fake_ctx(images, labels, 2, rec))
+    assert [t for t, _, _ in rec] == ["prune0", "prune1"]  # default: the budget's iterations
+
+
+def test_runs_that_differ_only_in_iterations_share_their_fine_tunes(tiny8):
+    from benchmark.runner import Job, RunConfig
+
+    cfg = RunConfig(budget=tiny8)
+
+    def ckpt(spec: str, tag: str):
+        return Job(cfg, spec, "resnet8", 0, (512, 256))._retrain_ckpt(tag)
+
+    assert ckpt("prune-filters(iterations=2)", "prune1") == ckpt("prune-filters(iterations=5)", "prune1") \
+        == ckpt("prune-filters", "prune1")
+    assert ckpt("prune-filters(iterations=2)", "prune1").name.startswith("resnet8-smoke-s0-prune-filters-")
+    assert ckpt("prune-filters(iterations=2)", "prune1") != ckpt("prune-layers(iterations=2)", "prune1")
+    assert ckpt("prune-filters(iterations=2)", "prune1") != ckpt("finetune-only(iterations=2)", "prune1")
+    assert ckpt("prune-filters(iterations=2,adjustment=scratch-e)", "scratch-e") != ckpt(
+        "prune-filters(iterations=3,adjustment=scratch-e)", "scratch-e")  # the retraining itself is not shared
 
 
 def test_prune_both_removes_filters_and_a_block_for_every_seed(cifar):
@@ -158,7 +246,7 @@ def test_layer_pruning_keeps_one_block_per_stage():
     model = build_model("resnet20")
     for _ in range(6):
         i, j = removable(model)[0]
-        apply_step(model, ("block", (i, j)))
+        apply_step(model, ("blocks", [(i, j)]))
     assert removable(model) == []
     assert all(any(not isinstance(b, nn.Identity) for b in s) for s in model.stages())
 

@@ -99,8 +99,8 @@ def test_cli_list_names_everything():
         else:
             current.append(line.split()[0] if current is not sections.get("budgets") else line.strip())
     assert list(sections) == ["defenses", "threat models", "suites", "budgets"]
-    assert sections["defenses"] == ["baseline", "cutmix", "cutout", "mixup", "prune-both", "prune-filters",
-                                    "prune-layers", "shape-texture", "stylized"]
+    assert sections["defenses"] == ["albumentations", "baseline", "cutmix", "cutout", "finetune-only", "mixup",
+                                    "prune-both", "prune-filters", "prune-layers", "shape-texture", "stylized"]
     assert sections["threat models"] == ["autoattack", "clean", "corruptions", "fgsm", "occlusion", "occlusion-worst",
                                          "pgd", "semantic", "semantic-hsv", "shape-bias", "square"]
     assert sections["suites"] == ["paper", "full"]
