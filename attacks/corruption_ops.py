@@ -8,6 +8,7 @@ random draw taken from a seeded ``torch.Generator``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -203,3 +204,31 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
         buf.seek(0)
         out.append(np.asarray(Image.open(buf).convert("RGB")))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x) / 255.0
+
+
+@functools.cache
+def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
+    import cv2
+
+    lim = np.arange(-8, 8 + 1) if radius <= 8 else np.arange(-radius, radius + 1)
+    ksize = (3, 3) if radius <= 8 else (5, 5)
+    xx, yy = np.meshgrid(lim, lim)
+    d = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float32)
+    d /= d.sum()
+    return cv2.GaussianBlur(d, ksize=ksize, sigmaX=alias_blur)
+
+
+@functools.cache
+def box_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    return box_resize_matrix(n_in, n_out)
+
+
+def frost_texture(n: int, g: torch.Generator, size: int = 64) -> torch.Tensor:
+    """Procedural stand-in for the original frost photographs: (n, 3, size, size) in [0, 1]."""
+    base = plasma_fractal(n, g, mapsize=size, wibbledecay=1.8)
+    crystals = (uniform(g, (n, size, size), 0, 1) > 0.985).double()
+    angle = uniform(g, (n,), 0, 360)
+    streaks = motion_blur(crystals[:, None], 6, 4, angle)[:, 0] * 12
+    tex = (0.55 * base + 0.45 * gaussian_blur(streaks, 0.6)).clamp(0, 1)
+    tint = torch.tensor([0.82, 0.9, 1.0], dtype=tex.dtype, device=tex.device).view(1, 3, 1, 1)
+    return tex[:, None] * tint

@@ -92,21 +92,9 @@ def impulse_noise(x, s, g):
     return torch.where(hit, salt.to(x.dtype), x)
 
 
-@functools.cache
-def _disk(radius: float, alias_blur: float) -> np.ndarray:
-    import cv2
-
-    lim = np.arange(-8, 8 + 1) if radius <= 8 else np.arange(-radius, radius + 1)
-    ksize = (3, 3) if radius <= 8 else (5, 5)
-    xx, yy = np.meshgrid(lim, lim)
-    d = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float32)
-    d /= d.sum()
-    return cv2.GaussianBlur(d, ksize=ksize, sigmaX=alias_blur)
-
-
 @corruption
 def defocus_blur(x, s, g):
-    return ops.filter2d(x, _disk(*_c("defocus_blur", s)))
+    return ops.filter2d(x, ops.disk_kernel(*_c("defocus_blur", s)))
 
 
 @corruption
@@ -159,22 +147,11 @@ def snow(x, s, g):
     return x + layer + torch.rot90(layer, 2, dims=(2, 3))
 
 
-def frost_texture(n: int, g: torch.Generator, size: int = 64) -> torch.Tensor:
-    """Procedural stand-in for the original frost photographs: (n, 3, size, size) in [0, 1]."""
-    base = ops.plasma_fractal(n, g, mapsize=size, wibbledecay=1.8)
-    crystals = (ops.uniform(g, (n, size, size), 0, 1) > 0.985).double()
-    angle = ops.uniform(g, (n,), 0, 360)
-    streaks = ops.motion_blur(crystals[:, None], 6, 4, angle)[:, 0] * 12
-    tex = (0.55 * base + 0.45 * ops.gaussian_blur(streaks, 0.6)).clamp(0, 1)
-    tint = torch.tensor([0.82, 0.9, 1.0], dtype=tex.dtype, device=tex.device).view(1, 3, 1, 1)
-    return tex[:, None] * tint
-
-
 @corruption
 def frost(x, s, g):
     c = _c("frost", s)
     n, _, h, w = x.shape
-    tex = frost_texture(6, g)  # like the original's six frost pictures, one drawn per image
+    tex = ops.frost_texture(6, g)  # like the original's six frost pictures, one drawn per image
     pick = torch.randint(0, len(tex), (n,), generator=g, device=g.device).tolist()
     top = torch.randint(0, tex.shape[2] - h, (n,), generator=g, device=g.device).tolist()
     left = torch.randint(0, tex.shape[3] - w, (n,), generator=g, device=g.device).tolist()
@@ -221,16 +198,11 @@ def elastic_transform(x, s, g):
     return ops.sample(x, rows, cols, corners="pixel-edges")
 
 
-@functools.cache
-def _box(n_in: int, n_out: int) -> torch.Tensor:
-    return ops.box_resize_matrix(n_in, n_out)
-
-
 @corruption
 def pixelate(x, s, g):
     h = x.shape[-1]
     m = int(h * _c("pixelate", s))
-    a = (_box(m, h) @ _box(h, m)).to(x)  # down to m × m, then back up, with PIL's BOX weights
+    a = (ops.box_matrix(m, h) @ ops.box_matrix(h, m)).to(x)  # down to m × m, then back up, with PIL's BOX weights
     return torch.floor(torch.round(a @ x @ a.T * 255).clamp(0, 255)) / 255
 
 

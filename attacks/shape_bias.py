@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from attacks.base import ThreatModel, ThreatUnavailable, predict
 from benchmark import stylizer as st
 from benchmark.component import check_fields
+from benchmark.data import cache_dir
 from benchmark.registry import register_threat
-from defenses.stylized import other_class_indices
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,10 @@ class ShapeBias(ThreatModel):
     def outcomes(self, model, x, y, generator):
         path = st.find_cached(self.config.recipe)
         if path is None:
-            raise ThreatUnavailable(f"no cached {self.config.recipe!r} stylizer in {st.cache_dir()}: build one "
+            raise ThreatUnavailable(f"no cached {self.config.recipe!r} stylizer in {cache_dir()}: build one "
                                     "with `defense-bench stylize` (or run the stylized defense)")
         stylizer = st.load_cached(path).to(x.device)
-        style_idx = other_class_indices(y, y, generator)
+        style_idx = st.other_class_indices(y, y, generator)
         cue = stylizer.stylize(x, x[style_idx], self.config.alpha)
         pred = predict(model, cue)
         return {"": pred == y, "texture": pred == y[style_idx]}

@@ -19,15 +19,14 @@ from torch import nn
 from attacks import SUITES
 from benchmark import checkpoint, specs
 from benchmark.budgets import get_budget
+from benchmark.conformance import SubmissionError, check_model
 from benchmark.data import Cifar10, load_cifar10
 from benchmark.entries import entry_filename, load_entry
-from benchmark.evaluator import evaluate
+from benchmark.evaluator import EVAL_SEED, evaluate
 from benchmark.masking import PGD, masking_checks
 from benchmark.models import build_model, conform_to_state_dict
 from benchmark.registry import DEFENSES, THREAT_MODELS
-from benchmark.submit import PUBLISHED_BOARD, SubmissionError, check_model, import_file
-
-EVAL_SEED = 0  # the seed every board evaluation uses (the runner's), so numbers match the entries
+from benchmark.submit import PUBLISHED_BOARD, import_file
 
 
 def published_names(board: Path = PUBLISHED_BOARD, budget: str = "quick", arch: str = "resnet20") -> list[str]:
@@ -153,8 +152,8 @@ def run_grid(defenses: Sequence[str] = ("baseline",), budget: str = "quick", see
     ``run`` command) and return the results: one row per defense, arch, seed and threat with ``accuracy``
     and ``n``; ``df.attrs["leaderboard"]`` is the path of ``out/LEADERBOARD.md`` and ``df.attrs["failed"]``
     the runs that failed (run → error)."""
+    from benchmark.job import RunConfig, resolve_defenses, resolve_threats
     from benchmark.results_store import ResultsStore
-    from benchmark.runner import RunConfig, resolve_defenses, resolve_threats
     from benchmark.runner import run_grid as _run_grid
 
     cfg = RunConfig(budget=get_budget(budget), defenses=resolve_defenses(",".join(defenses)),

@@ -19,6 +19,7 @@ from attacks.base import ThreatModel, ThreatUnavailable, subset_indices
 from benchmark.data import to_float
 
 log = logging.getLogger("defense_bench")
+EVAL_SEED = 0  # every model sees the same random threats (occlusion positions), so deltas are paired
 
 
 @dataclass(frozen=True)

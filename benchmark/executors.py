@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from benchmark.data import Cifar10
-    from benchmark.runner import Job, JobOutcome
+    from benchmark.job import Job, JobOutcome
 
 log = logging.getLogger("defense_bench")
 
@@ -62,8 +62,8 @@ class RayExecutor(Executor):
     def map(self, jobs, data):
         import ray
 
-        from benchmark.runner import JobOutcome
-        from benchmark.trainer import PRECISION_ENV
+        from benchmark.job import JobOutcome
+        from benchmark.precision import PRECISION_ENV
 
         # workers compute in the driver's pinned precision (a grid on mixed CPUs stays comparable)
         env = {"env_vars": {PRECISION_ENV: os.environ[PRECISION_ENV]}} if PRECISION_ENV in os.environ else None

@@ -13,6 +13,8 @@ import math
 import numpy as np
 
 from attacks.base import subset_indices
+from benchmark.evaluator import EVAL_SEED
+from benchmark.results_store import ResultsStore, RunKey
 
 PGD, PGD_EPS32, PGD_5X = "pgd", "pgd(eps=0.12549019607843137,n_images=1000)", "pgd(steps=100,n_images=1000)"
 DIAGNOSTIC_THREATS = (PGD_EPS32, PGD_5X)  # run for the checks, not leaderboard columns
@@ -54,3 +56,18 @@ def flag(checks: dict[str, bool]) -> str:
         return "–"
     failed = [k for k, ok in checks.items() if not ok]
     return "⚠ " + "; ".join(failed) if failed else "ok"
+
+
+def masking_flags(store: ResultsStore, runs, results) -> list[str]:
+    """The gradient-masking flag of every run (``–`` where the full suite was not run)."""
+    flags = []
+    for r in runs.itertuples():
+        rows = results[(results.defense == r.defense) & (results.arch == r.arch) & (results.budget == r.budget)
+                       & (results.seed == r.seed)]
+        acc = dict(zip(rows.threat, rows.accuracy, strict=True))
+        n = dict(zip(rows.threat, rows.n, strict=True))
+        key = RunKey(r.defense, r.arch, r.budget, int(r.seed))
+        pgd = store.correct(key, PGD) if PGD in acc else None
+        checks = masking_checks(acc, n, {PGD: pgd} if pgd is not None else None, n.get("clean"), EVAL_SEED)
+        flags.append(flag(checks))
+    return flags

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from benchmark.budgets import get_budget
 from benchmark.data import MEAN, STD, load_cifar10
 from benchmark.models import build_model
-from benchmark.trainer import Precision, train
+from benchmark.precision import Precision
+from benchmark.trainer import train
 from defenses.baseline import Baseline
 
 

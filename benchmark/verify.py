@@ -116,7 +116,7 @@ def _load(arch: str, path: Path):
 def verify(entry_path: str | Path, data: Cifar10, tolerance: float = TOLERANCE, progress: bool = True) -> list[Check]:
     """Re-evaluate the entry's checkpoints (one check per seed and threat, within ``tolerance``), then
     recompute its derived numbers and its params / FLOPs (one check each, to rounding)."""
-    from benchmark.runner import EVAL_SEED
+    from benchmark.evaluator import EVAL_SEED
 
     entry_path = Path(entry_path)
     entry = load_entry(entry_path)

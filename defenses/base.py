@@ -51,12 +51,14 @@ class ModelContext:
 @dataclass(frozen=True)
 class TrainingSet:
     """What the trainer gives :meth:`Defense.prepare`: the uint8 NCHW training images and labels (on the
-    training device), the budget's name and whether progress bars are wanted."""
+    training device), the budget's name, whether progress bars are wanted and whether the trainer computes
+    in bf16 (a stylizer built or applied for this training uses the same arithmetic)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     budget: str
     progress: bool = True
+    bf16: bool = False
 
 
 class Defense(Configurable, abc.ABC):  # noqa: B024 - the identity hooks are the baseline

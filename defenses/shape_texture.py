@@ -47,17 +47,20 @@ class ShapeTexture(Defense):
         if not 0.0 <= self.config.gamma <= 1.0 or not 0.0 <= self.config.alpha <= 1.0:
             raise ValueError(f"shape-texture: gamma and alpha must lie in [0, 1], got {self.config}")
         self._stylizer: st.Stylizer | None = None
+        self._bf16 = False  # set by prepare() from the trainer's precision
 
     def prepare(self, data: TrainingSet) -> dict:
         c = self.config
         self._stylizer = resolve_stylizer(c.stylizer, data, c.vgg_sha256, c.decoder_sha256)
+        self._bf16 = data.bf16
         return stylizer_facts(self._stylizer)
 
     def cue_conflict(self, x: torch.Tensor, y: torch.Tensor, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images ``x`` stylized with ``x[perm]`` and their target γ·onehot(y) + (1 − γ)·onehot(y[perm])."""
         t = one_hot(y)
         g = self.config.gamma
-        return self._stylizer.stylize(x, x[perm], self.config.alpha), g * t + (1 - g) * t[perm]
+        cue = self._stylizer.stylize(x, x[perm], self.config.alpha, bf16=self._bf16)
+        return cue, g * t + (1 - g) * t[perm]
 
     def transform_batch(self, x, y, generator):
         if self._stylizer is None:

@@ -11,6 +11,7 @@ import torch
 from benchmark import stylizer as st
 from benchmark.component import check_fields
 from benchmark.registry import register_defense
+from benchmark.stylizer import other_class_indices
 from defenses.base import Defense, TrainingSet
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -25,7 +26,7 @@ def resolve_stylizer(spec: str, data: TrainingSet, vgg_sha256: str = "", decoder
                                    "of vgg_normalised.pth and decoder.pth you downloaded)")
         return st.load_pretrained(spec[len("adain:"):], vgg_sha256, decoder_sha256).to(data.images.device)
     recipe = st.recipe_for_budget(data.budget) if spec == "auto" else spec
-    return st.self_trained(recipe, data.images, data.labels, data.images.device, data.progress)
+    return st.self_trained(recipe, data.images, data.labels, data.images.device, data.progress, data.bf16)
 
 
 def stylizer_facts(stylizer: st.Stylizer) -> dict:
@@ -44,20 +45,6 @@ def load_style_folder(folder: str | Path) -> torch.Tensor:
         raise FileNotFoundError(f"style_dir {folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     imgs = [np.asarray(Image.open(p).convert("RGB").resize((32, 32), Image.BICUBIC)) for p in paths]
     return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
-
-
-def other_class_indices(labels: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """For each label in ``y``, the index of a uniformly drawn image of ``labels`` of a different class
-    (rejection sampling: redraw where the classes agree)."""
-    dev = generator.device
-    idx = torch.randint(0, len(labels), y.shape, generator=generator, device=dev).to(labels.device)
-    for _ in range(1000):
-        same = labels[idx] == y.to(labels.device)
-        if not same.any():
-            return idx
-        redraw = torch.randint(0, len(labels), (int(same.sum()),), generator=generator, device=dev)
-        idx[same] = redraw.to(labels.device)
-    raise ValueError("no image of another class to take the style from (all labels are equal)")
 
 
 @dataclass(frozen=True)
@@ -87,10 +74,12 @@ class Stylized(Defense):
     def __init__(self, config: StylizedConfig | None = None):
         super().__init__(config)
         self._stylizer: st.Stylizer | None = None
+        self._bf16 = False  # set by prepare() from the trainer's precision
 
     def prepare(self, data: TrainingSet) -> dict:
         c = self.config
         self._stylizer = resolve_stylizer(c.stylizer, data, c.vgg_sha256, c.decoder_sha256)
+        self._bf16 = data.bf16
         if c.style_dir:
             self._styles, self._style_labels = load_style_folder(c.style_dir).to(data.images.device), None
         else:
@@ -109,5 +98,5 @@ class Stylized(Defense):
             idx = other_class_indices(self._style_labels, y[:k], generator)
         style = self._styles[idx.to(self._styles.device)].to(x.device).float().div_(255)
         x = x.clone()
-        x[:k] = self._stylizer.stylize(x[:k], style, self.config.alpha)
+        x[:k] = self._stylizer.stylize(x[:k], style, self.config.alpha, bf16=self._bf16)
         return x, y

@@ -208,7 +208,7 @@ def test_iterations_override_the_budget_and_the_control_fine_tunes_the_same_way(
 
 
 def test_runs_that_differ_only_in_iterations_share_their_fine_tunes(tiny8):
-    from benchmark.runner import Job, RunConfig
+    from benchmark.job import Job, RunConfig
 
     cfg = RunConfig(budget=tiny8)
 

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from benchmark import entries as E
-from benchmark.publish import publish, render
+from benchmark.board import render
+from benchmark.publish import publish
 from benchmark.registry import DEFENSES
 from benchmark.results_store import ResultsStore, RunKey
 from benchmark.stats import paired_bootstrap, paired_t, t_interval
@@ -249,7 +250,7 @@ def test_example_defense_submits_end_to_end(cifar, tiny_budget, tmp_path):
 
 
 def test_row_notes_say_the_cutout_fill_the_stylizer_and_extra_data():
-    from benchmark.publish import _qualifier
+    from benchmark.board import _qualifier
 
     def entry(defense, config, stylizer=None):
         return {"defense": defense, "defense_config": config, "compute": {"stylizer": stylizer} if stylizer else {},
@@ -266,7 +267,7 @@ def test_row_notes_say_the_cutout_fill_the_stylizer_and_extra_data():
 
 
 def test_holm_rejects_step_down_and_the_board_says_which_marks_survive():
-    from benchmark.publish import holm, multiplicity_note
+    from benchmark.board import holm, multiplicity_note
 
     # m = 4: thresholds .0125, .0167, .025, .05 in order; p = .01 passes, .015 passes, .03 fails (> .025): stop
     assert holm({"a": 0.01, "b": 0.015, "c": 0.03, "d": 0.04}) == {"a", "b"}

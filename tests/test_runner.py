@@ -5,10 +5,10 @@ import sys
 import pandas as pd
 import pytest
 
+from benchmark.precision import cpu_kind
 from benchmark.registry import DEFENSES, register_defense
 from benchmark.results_store import ResultsStore
 from benchmark.runner import RunConfig, resolve_threats, run
-from benchmark.trainer import cpu_kind
 from defenses.base import Defense
 
 

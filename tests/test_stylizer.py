@@ -38,7 +38,7 @@ class _StyleOnly:
 
     info = {"name": "stub"}
 
-    def stylize(self, content, style, alpha=1.0):
+    def stylize(self, content, style, alpha=1.0, bf16=False):
         return style.clone()
 
 
@@ -70,7 +70,9 @@ def test_other_class_indices_never_pick_the_same_class():
 
 
 def _write_fake_adain_weights(tmp_path):
-    vgg, dec = st._vgg_normalised(), st._adain_decoder()
+    from benchmark.stylizer.networks import _adain_decoder, _vgg_normalised
+
+    vgg, dec = _vgg_normalised(), _adain_decoder()
     full = dict(vgg.state_dict())
     full["40.weight"] = torch.zeros(512, 512, 3, 3)  # the release holds layers beyond relu4_1 too
     torch.save(full, tmp_path / "vgg_normalised.pth")
@@ -102,8 +104,10 @@ def test_self_trained_stylizer_is_cached_and_reused(cifar, monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("the cached stylizer must be reused, not trained again")
 
-    monkeypatch.setattr(st, "_train_encoder", no_training)
-    monkeypatch.setattr(st, "_train_decoder", no_training)
+    from benchmark.stylizer import training as module
+
+    monkeypatch.setattr(module, "_train_encoder", no_training)
+    monkeypatch.setattr(module, "_train_decoder", no_training)
     again = st.self_trained("tiny", x, y, progress=False)
     for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)

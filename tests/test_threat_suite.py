@@ -195,10 +195,10 @@ def test_full_suite_names_every_threat():
 
 
 def test_unavailable_threat_is_reported_not_fatal(cifar, tiny8, tmp_path, monkeypatch):
-    from benchmark import stylizer
     from benchmark.runner import RunConfig, run
+    from benchmark.stylizer import training
 
-    monkeypatch.setattr(stylizer, "PUBLISHED_DIR", tmp_path / "no-stylizers")  # no stylizer anywhere
+    monkeypatch.setattr(training, "PUBLISHED_DIR", tmp_path / "no-stylizers")  # no stylizer anywhere
 
     md = run(RunConfig(budget=tiny8, defenses=("baseline",), threats=("clean", "shape-bias"), out=tmp_path,
                        seeds=(0,), progress=False), data=cifar).read_text()

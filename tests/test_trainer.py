@@ -12,7 +12,8 @@ from benchmark import checkpoint
 from benchmark.budgets import get_budget
 from benchmark.checkpoint import CheckpointError
 from benchmark.models import build_model
-from benchmark.trainer import Precision, train
+from benchmark.precision import Precision
+from benchmark.trainer import train
 from defenses.baseline import Baseline
 from tests.conftest import REPO
 
@@ -125,8 +126,8 @@ def test_schedules():
 
 
 def test_precision_is_bf16_only_with_amx_unless_pinned(monkeypatch):
-    import benchmark.trainer as trainer
-    from benchmark.trainer import PRECISION_ENV
+    import benchmark.precision as trainer
+    from benchmark.precision import PRECISION_ENV
 
     monkeypatch.delenv(PRECISION_ENV, raising=False)
     monkeypatch.setattr(trainer, "cpu_has_amx", lambda: True)
@@ -144,7 +145,7 @@ def test_precision_is_bf16_only_with_amx_unless_pinned(monkeypatch):
 
 def test_cli_precision_flag_pins_the_environment(monkeypatch):
     from benchmark.cli import main
-    from benchmark.trainer import PRECISION_ENV
+    from benchmark.precision import PRECISION_ENV
 
     monkeypatch.delenv(PRECISION_ENV, raising=False)
     assert main(["--precision", "fp32", "list"]) == 0

@@ -341,8 +341,9 @@ def test_run_grid_reports_what_this_command_ran(cifar, tiny8, tmp_path):
 
 def test_a_budget_declares_its_precision_and_another_is_keyed_apart(tmp_path, caplog):
     from benchmark.budgets import get_budget
+    from benchmark.job import Job
+    from benchmark.records import restore_records
     from benchmark.results_store import ResultsStore
-    from benchmark.runner import Job, restore_records
 
     q = get_budget("quick")
     assert q.precision == "fp32" and get_budget("smoke").precision == "auto"

@@ -1,0 +1,284 @@
+"""The board renderer: entries in, ``LEADERBOARD.md`` (Table 4 in the paper's layout, the pruning tables,
+compute, the multiplicity note) and its plots out. It reads only entry dicts, so what a reader sees is
+exactly what the entry files hold."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmark import entries as E
+from benchmark.tables import threat_title
+
+MARK = "✱"  # the 95% interval of a delta excludes zero
+TABLE4_SUMMARY = ("robustness", "generalization", "average")
+
+
+def _pct(x: float | None, hw: float | None = None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{100 * x:.2f}" + (f" ± {100 * hw:.2f}" if hw is not None else "")
+
+
+def _delta(d: dict | None) -> str:
+    if not d:
+        return "–"
+    shown = round(100 * d["mean"], 2) + 0.0
+    text = f"({'-' if shown < 0 else '+'}) {abs(shown):.2f}"
+    if d["ci95"] is not None:
+        text += f" ± {100 * d['ci95']:.2f}"
+    return text + (f" {MARK}" if d["excludes_zero"] else "")
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join([_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)])
+
+
+def _order(entries: list[dict]) -> list[dict]:
+    """Baseline first, then the data defenses, then pruning, each alphabetically."""
+    return sorted(entries, key=lambda e: (e["name"] != E.BASELINE, e["defense"].startswith("prune"), e["name"]))
+
+
+def _threats(entries: list[dict]) -> list[str]:
+    seen = []
+    for e in entries:
+        seen += [t for t in e["threats"] if t not in seen]
+    return (["clean"] if "clean" in seen else []) + [t for t in seen if t != "clean"]
+
+
+def _interval_note(group: list[dict]) -> str:
+    acc = sorted({t.get("method", "") for e in group for t in e["threats"].values()} - {""})
+    methods = sorted({d["method"].split(" (")[0] for e in group for d in (e["deltas"] or {}).values()})
+    return (f"accuracies: {'; '.join(acc) or 'none'}; deltas: "
+            + ("; ".join(methods) if methods else "no baseline to compare with"))
+
+
+def _qualifier(e: dict) -> str:
+    """What a row's name does not say but a reader must know to compare it."""
+    notes = []
+    if e["defense"] == "cutout":
+        fill = e["defense_config"].get("fill", "zero")  # entries from before the option filled with zeros
+        notes.append("mean-colour hole" if fill == "mean" else "black hole = the occlusion threat's patch")
+    if str(e["compute"].get("stylizer", "")).startswith("self-trained"):
+        notes.append("self-trained CIFAR AdaIN")
+    if e.get("extra_data"):
+        notes.append("extra data")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+TABLE4_NOTE = (
+    "Row notes in parentheses: Cutout's hole colour (black is the occlusion threat's own patch, so such a row trained "
+    "on a test threat); \"self-trained CIFAR AdaIN\": Stylized and Shape-Texture stylize with a small AdaIN "
+    "network trained here on CIFAR-10, whose styles are other CIFAR-10 training images — not paintings, not an "
+    "ImageNet VGG; \"extra data\": trained with data beyond CIFAR-10's training set. Jordao & Pedrini's own Table 4 "
+    "gathered its rows from different papers, budgets and (for the competitors) ImageNet models, so its numbers are "
+    "not comparable number for number with these.")
+
+
+def table4(group: list[dict], plot: str | None = None) -> str:
+    threats = _threats(group)
+    header = (["Defense", "Seeds"] + [threat_title(t) for t in threats] + ["Robustness", "Generalization", "Average",
+                                                                   "Params", "FLOPs", "Masking"])
+    rows = []
+    for e in _order(group):
+        d = e["deltas"] or {}
+        accs = [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"]) if t in e["threats"] else "–"
+                for t in threats]
+        rows.append([f"`{e['name']}`{_qualifier(e)}", ",".join(map(str, e["seeds"]))] + accs
+                    + [_delta(d.get(k)) for k in TABLE4_SUMMARY]
+                    + [f"{e['params'] / 1e6:.3f} M", f"{e['flops'] / 1e6:.1f} M", e["masking"] or "–"])
+    text = _table(header, rows) + "\n\n" + TABLE4_NOTE
+    if plot:
+        text += f"\n\n![Robustness vs generalization delta per defense, 95% intervals]({plot})"
+    return text
+
+
+def _distribution(method: str):
+    """The reference distribution of an interval's method: t with k − 1 degrees of freedom for the seed-based
+    methods ("… over k seeds"), the standard normal otherwise."""
+    from scipy import stats
+
+    m = re.search(r"over (\d+) seeds", method)
+    return stats.t(int(m.group(1)) - 1) if m and int(m.group(1)) > 1 else stats.norm()
+
+
+def _p_value(d: dict) -> tuple[float, float] | None:
+    """(two-sided p-value, standard error) of a delta from its stated interval: t with k − 1 degrees of
+    freedom for the seed-based methods ("… over k seeds"), the normal quantile otherwise; None without one."""
+    if d.get("ci95") is None:
+        return None
+    dist = _distribution(d["method"])
+    se = d["ci95"] / dist.ppf(0.975)
+    if se == 0:
+        return (0.0 if d["mean"] else 1.0), 0.0
+    return float(2 * dist.sf(abs(d["mean"]) / se)), float(se)
+
+
+def holm(pvalues: dict[str, float], alpha: float = 0.05) -> set[str]:
+    """The hypotheses Holm's step-down procedure rejects at family-wise level ``alpha`` (Holm 1979)."""
+    rejected = set()
+    for i, (name, p) in enumerate(sorted(pvalues.items(), key=lambda kv: kv[1])):
+        if p > alpha / (len(pvalues) - i):
+            break
+        rejected.add(name)
+    return rejected
+
+
+def multiplicity_note(group: list[dict]) -> str:
+    """How many intervals the table shows, which ✱ of its summary deltas survive a Holm adjustment, and the
+    smallest Robustness effect its seeds could detect."""
+    shown = sum(len(e["deltas"] or {}) for e in group)
+    family = {f"{e['name']} {k}": pv[0] for e in group for k in TABLE4_SUMMARY
+              if (d := (e["deltas"] or {}).get(k)) and (pv := _p_value(d)) is not None}
+    if not family:
+        return f"_Multiplicity: {shown} delta intervals, none with a p-value to adjust._"
+    marked = {f"{e['name']} {k}" for e in group for k in TABLE4_SUMMARY
+              if (e["deltas"] or {}).get(k, {}).get("excludes_zero")}
+    kept = holm(family)
+    lost = sorted(marked - kept)
+    mde = []
+    for e in group:
+        d = (e["deltas"] or {}).get("robustness")
+        if d and (pv := _p_value(d)) is not None:
+            dist = _distribution(d["method"])
+            mde.append((dist.ppf(0.975) + dist.ppf(0.80)) * pv[1])
+    mde_text = (f" With these seeds, a Robustness effect of about {100 * float(np.median(mde)):.2f} points (median "
+                "over the rows) is the smallest detectable with 80% power at the 5% level; smaller true effects "
+                "are not excluded by a non-significant row." if mde else "")
+    return (f"_Multiplicity: the board shows {shown} delta intervals, each at 95% on its own. Holm-adjusted over the "
+            f"{len(family)} Robustness / Generalization / Average deltas of this table (family-wise 5%), "
+            + (f"these ✱ do not hold: {', '.join(lost)}." if lost else "every ✱ holds.") + mde_text + "_")
+
+
+def _pruning_rows(group: list[dict], pick) -> list[list[str]]:
+    threats = [t for t in _threats(group) if t != "clean"]
+    rows = []
+    for e in _order(group):
+        if not e["defense"].startswith("prune") or not pick(e):
+            continue
+        d = e["deltas"] or {}
+        params = 1 - e["params"] / e["params_parent"] if e["params_parent"] else math.nan
+        flops = 1 - e["flops"] / e["flops_parent"] if e["flops_parent"] else math.nan
+        rows.append([f"`{e['name']}`", f"{100 * params:.1f}%", f"{100 * flops:.1f}%", _delta(d.get("clean"))]
+                    + [_delta(d.get(t)) for t in threats] + [_delta(d.get("robustness"))])
+    return rows
+
+
+def pruning_tables(group: list[dict]) -> list[str]:
+    """The paper's Tables 1–3 from the pruning entries: by kind (filters/layers/both, default options),
+    by adjustment (Table 2) and by criterion (Table 3); each where such entries exist."""
+    threats = [t for t in _threats(group) if t != "clean"]
+    header = ["Method", "Params ↓", "FLOPs ↓", "Clean Δ"] + [f"{threat_title(t)} Δ" for t in threats] + ["Robustness"]
+    specs = [
+        ("Table 1 — structural pruning vs its unpruned parent", lambda e: e["name"] == e["defense"]),
+        ("Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket",
+         lambda e: "adjustment" in e["name"]),
+        ("Table 3 — filter-importance criteria", lambda e: "criterion" in e["name"]),
+    ]
+    out = []
+    for title, pick in specs:
+        rows = _pruning_rows(group, pick)
+        out.append(f"### {title}\n\n" + (_table(header, rows) if rows else "_No such runs in this budget._"))
+    return out
+
+
+def compute_table(group: list[dict]) -> str:
+    header = ["Defense", "Epochs", "Train time / seed", "Images seen", "Est. train FLOPs", "Stylizer build",
+              "Device", "Precision", "Threads", "Code"]
+    rows = []
+    for e in _order(group):
+        c = e["compute"]
+        secs = c.get("train_seconds")
+        flops = c.get("train_flops_estimate")
+        rows.append([f"`{e['name']}`", str(c["epochs"]), "–" if secs is None else f"{secs / 60:.1f} min",
+                     "–" if not c.get("train_images_seen") else f"{c['train_images_seen'] / 1e6:.2f} M",
+                     "–" if not flops else f"{flops / 1e12:.1f} T",
+                     f"{c['stylizer']} ({c['stylizer_seconds'] / 60:.1f} min, once)" if c.get("stylizer") else "–",
+                     c["device"] + (f" ({c['cpu']})" if c.get("cpu") else ""),
+                     c.get("precision", "").replace(f"{c['device']} ", "") or "–", str(c.get("threads") or "–"),
+                     ", ".join(e["code_versions"])])
+    return _table(header, rows) + ("\n\nTrain time: wall-clock mean over the seeds that recorded it, on the machine "
+                                   "that ran each seed (CPU kind and precision shown per seed where they differ): "
+                                   "compare rows run alike.")
+
+
+def plot(group: list[dict], path: Path) -> Path | None:
+    """Robustness delta vs generalization delta per defense with 95% interval bars (matplotlib PNG)."""
+    pts = [e for e in _order(group) if e["deltas"] and "robustness" in e["deltas"] and "generalization" in e["deltas"]]
+    if not pts:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.axvline(0, color="0.6", lw=0.8)
+    names: dict[tuple[float, float], list[str]] = defaultdict(list)  # coincident points share one label
+    for e in pts:
+        names[(round(e["deltas"]["generalization"]["mean"], 6), round(e["deltas"]["robustness"]["mean"], 6))].append(
+            e["name"])
+    for e in pts:
+        g, r = e["deltas"]["generalization"], e["deltas"]["robustness"]
+        label = names.pop((round(g["mean"], 6), round(r["mean"], 6)), None)
+        xerr = 100 * g["ci95"] if g["ci95"] is not None else None
+        yerr = 100 * r["ci95"] if r["ci95"] is not None else None
+        color = "tab:red" if e["defense"].startswith("prune") else "tab:blue"
+        ax.errorbar(100 * g["mean"], 100 * r["mean"], xerr=xerr, yerr=yerr, fmt="o", color=color, capsize=3)
+        if label:
+            ax.annotate(" = ".join(label), (100 * g["mean"], 100 * r["mean"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=8)
+    first = pts[0]
+    ax.set_xlabel("Generalization Δ: clean accuracy vs baseline (points)")
+    ax.set_ylabel("Robustness Δ: mean over threats vs baseline (points)")
+    seeds = sorted({s for e in pts for s in e["seeds"]})
+    ax.set_title(f"{first['architecture']}, budget {first['budget']['name']}, seeds "
+                 f"{','.join(map(str, seeds))} (95% intervals)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | None = None) -> str:
+    """``LEADERBOARD.md`` from entries alone; with ``plot_dir`` also one PNG per (architecture, budget)."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for e in entries:
+        groups[(e["architecture"], e["budget"]["name"])].append(e)
+    parts = ["# defense-bench leaderboard", "",
+             "Generated by `defense-bench leaderboard --publish` from `leaderboard/entries/*.json` only. "
+             "Accuracies (%): mean ± 95% confidence half-width over seeds. Deltas vs the baseline "
+             "(percentage points, signed as Jordao & Pedrini's Table 4) are paired by seed; their intervals are "
+             "named under each table: \"seeds and test images\" carries both training noise (the seed-to-seed "
+             "spread) and test-set sampling noise (the per-image outcomes, shared by all seeds) as variance "
+             "components, t quantile over the seeds; \"paired t\" carries the seed spread alone (boards published "
+             "before); one seed: a paired bootstrap over test images. "
+             f"{MARK} marks an interval that excludes zero. "
+             "Robustness = mean delta over the non-clean threats; Generalization = clean delta; "
+             "Average = their mean. Every number is traceable to its entry's config hashes and code version."]
+    for (arch, budget), group in sorted(groups.items()):
+        seeds = sorted({s for e in group for s in e["seeds"]})
+        parts += ["", f"## {arch}, budget `{budget}` — seeds {', '.join(map(str, seeds))}", "",
+                  group[0]["budget"]["description"], "", f"Intervals: {_interval_note(group)}.", "",
+                  "### Table 4 — defenses compared", ""]
+        png = None
+        if plot_dir is not None:
+            p = plot(group, plot_dir / f"plot-{arch}-{budget}.png")
+            if p is not None:
+                png = os.path.relpath(p, md_dir) if md_dir else str(p)
+        parts += [table4(group, png), "", multiplicity_note(group), ""]
+        for t in pruning_tables(group):
+            parts += [t, ""]
+        parts += ["### Training compute", "", compute_table(group)]
+    return "\n".join(parts).rstrip() + "\n"
