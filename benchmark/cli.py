@@ -62,14 +62,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         problems = check_board(Path(args.board))
         for p in problems:
             print(p)
-        print(f"{'FAIL' if problems else 'PASS'}: {Path(args.board) / 'LEADERBOARD.md'} "
-              f"{'differs from' if problems else 'is'} the rendering of {Path(args.board) / 'entries'}")
+        print(f"{'FAIL' if problems else 'PASS'}: {Path(args.board) / 'LEADERBOARD.md'} and index.html "
+              f"{'differ from' if problems else 'are'} the rendering of {Path(args.board) / 'entries'}")
         return 1 if problems else 0
     if args.render:
         from benchmark.publish import render_board
 
         md = render_board(Path(args.board))
-        print(f"{md} re-rendered from {Path(args.board) / 'entries'}")
+        print(f"{md}, its plots and {md.parent / 'index.html'} re-rendered from {Path(args.board) / 'entries'}")
         return 0
     if args.publish:
         from benchmark.publish import publish

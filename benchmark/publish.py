@@ -71,10 +71,14 @@ def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[
 
 
 def _write_md(entries_dir: Path, md_path: Path) -> None:
+    """LEADERBOARD.md, its plots and the web page ``index.html`` beside it, from the entries alone."""
+    from benchmark.webpage import write_page
+
     text = render(E.load_entries(entries_dir), plot_dir=md_path.parent, md_dir=md_path.parent)
     tmp_md = md_path.with_suffix(".md.tmp")
     tmp_md.write_text(text)
     tmp_md.replace(md_path)
+    write_page(entries_dir, md_path.parent / "index.html")
 
 
 def render_board(board: Path) -> Path:
@@ -86,9 +90,12 @@ def render_board(board: Path) -> Path:
 
 
 def check_board(board: Path) -> list[str]:
-    """Differences between ``board/LEADERBOARD.md`` and the rendering of ``board/entries`` (one line each;
-    empty: they agree). Plots are drawn into a scratch folder: only the markdown is compared."""
+    """Differences between ``board/LEADERBOARD.md`` + ``board/index.html`` and the rendering of
+    ``board/entries`` (one line each; empty: they agree). Plots are drawn into a scratch folder: only the
+    markdown and the page are compared."""
     import difflib
+
+    from benchmark.webpage import render_page
 
     md = board / "LEADERBOARD.md"
     if not md.is_file():
@@ -96,8 +103,14 @@ def check_board(board: Path) -> list[str]:
     entries = E.load_entries(board / "entries")
     with tempfile.TemporaryDirectory() as tmp:
         want = render(entries, plot_dir=Path(tmp), md_dir=Path(tmp))
-    have = md.read_text()
-    if have == want:
-        return []
-    diff = difflib.unified_diff(have.splitlines(), want.splitlines(), "committed", "rendered", n=0, lineterm="")
-    return [f"{md}: {line}" for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    page = board / "index.html"
+    out = []
+    for path, expected in ((md, want), (page, render_page(entries, board / "entries"))):
+        have = path.read_text() if path.is_file() else ""
+        if not path.is_file():
+            out.append(f"{path}: missing (defense-bench leaderboard --render writes it)")
+        elif have != expected:
+            diff = difflib.unified_diff(have.splitlines(), expected.splitlines(), "committed", "rendered", n=0,
+                                        lineterm="")
+            out += [f"{path}: {line[:300]}" for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    return out

@@ -97,6 +97,10 @@ def test_leaderboard_check_passes_the_published_board_and_fails_an_edited_entry(
     board = tmp_path / "board"
     shutil.copytree(BOARD / "entries", board / "entries")
     shutil.copy(BOARD / "LEADERBOARD.md", board / "LEADERBOARD.md")
+    assert check_board(board) == [f"{board / 'index.html'}: missing (defense-bench leaderboard --render writes it)"]
+    from benchmark.webpage import write_page
+
+    write_page(board / "entries", board / "index.html")
     assert check_board(board) == []
     path = board / "entries" / "resnet20-quick-cutout.json"
     entry = json.loads(path.read_text())
@@ -106,6 +110,7 @@ def test_leaderboard_check_passes_the_published_board_and_fails_an_edited_entry(
     assert main(["leaderboard", "--check", "--board", str(board)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert len([ln for ln in out if ln.startswith(f"{board / 'LEADERBOARD.md'}: ")]) == 2  # the row, - and +
+    assert len([ln for ln in out if ln.startswith(f"{board / 'index.html'}: ")]) == 4  # both tables' rows
     assert out[-1].startswith("FAIL:")
 
 

@@ -1,0 +1,116 @@
+"""The board's web page: rendered from the entries alone, static, and working in a real browser (Debian's
+chromium through selenium; `.ci/run` installs both — CI never skips the browser test)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+from benchmark import entries as E
+from benchmark.publish import check_board
+from benchmark.webpage import render_page
+from tests.conftest import REPO
+
+BOARD = REPO / "leaderboard"
+
+
+def _published() -> list[dict]:
+    return E.load_entries(BOARD / "entries")
+
+
+def test_the_page_is_static_and_holds_every_entry():
+    page = render_page(_published(), BOARD / "entries")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing fetched from elsewhere
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    names = [e["name"] for e in _published()]
+    for name in names:
+        assert page.count(f'<tr data-name="{name}">') == 2  # Table 4 and the full-suite table
+        assert f'<section class="detail" id="detail-{name}" hidden>' in page
+    assert 'src="plot-resnet20-quick.png"' in page and (BOARD / "plot-resnet20-quick.png").is_file()
+
+
+def test_the_committed_page_is_the_rendering_of_the_entries(tmp_path):
+    assert check_board(BOARD) == []
+    board = tmp_path / "board"
+    shutil.copytree(BOARD / "entries", board / "entries")
+    shutil.copy(BOARD / "LEADERBOARD.md", board / "LEADERBOARD.md")
+    page = render_page(E.load_entries(board / "entries"), board / "entries")
+    (board / "index.html").write_text(page.replace("86.71 ± 0.74", "88.71 ± 0.74", 1))  # an edited number
+    problems = check_board(board)
+    assert len(problems) == 2 and all(p.startswith(f"{board / 'index.html'}: ") for p in problems)
+    assert problems[0].startswith(f"{board / 'index.html'}: -") and "88.71 ± 0.74" in problems[0]
+
+
+def test_a_checkpoint_hash_is_shown_and_a_missing_file_says_so(tmp_path):
+    e = next(x for x in _published() if x["name"] == "cutout")
+    page = render_page([e], BOARD / "entries")
+    import hashlib
+
+    want = hashlib.sha256((BOARD / "runs" / "quick" / "resnet20-quick-s0-cutout.pt").read_bytes()).hexdigest()
+    assert f"seed 0: ../runs/quick/resnet20-quick-s0-cutout.pt (sha256 {want})" in page
+    assert "(sha256 missing)" in render_page([e], tmp_path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    try:
+        from selenium import webdriver
+    except ImportError:
+        webdriver = None
+    if not (chromium and driver and webdriver):
+        msg = "a real browser is needed: apt-get install chromium chromium-driver; pip install selenium"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        opts.add_argument(arg)
+    b = webdriver.Chrome(service=Service(driver), options=opts)
+    yield b
+    b.quit()
+
+
+@pytest.mark.slow
+def test_in_a_real_browser_sort_by_average_open_a_detail_and_fit_a_phone(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1280, 900)
+    browser.get((BOARD / "index.html").as_uri())
+    table = browser.find_element(By.ID, "table4-resnet20-quick")
+    rows = lambda: [r.get_attribute("data-name") for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]  # noqa: E731
+    entries = _published()
+    assert rows() == [e["name"] for e in sorted(entries, key=lambda e: (e["name"] != "baseline",
+                                                                          e["defense"].startswith("prune"), e["name"]))]
+    table.find_element(By.CSS_SELECTOR, 'th[data-col="average"]').click()  # first click: descending
+    by_average = sorted((e for e in entries if e["deltas"]), key=lambda e: -e["deltas"]["average"]["mean"])
+    assert rows() == [e["name"] for e in by_average] + ["baseline"]  # no delta: last
+    table.find_element(By.CSS_SELECTOR, 'th[data-col="average"]').click()
+    assert rows() == [e["name"] for e in reversed(by_average)] + ["baseline"]
+
+    detail = browser.find_element(By.ID, "detail-cutout")
+    assert not detail.is_displayed()
+    table.find_element(By.CSS_SELECTOR, 'button[data-detail="cutout"]').click()
+    assert detail.is_displayed()
+    cutout = next(e for e in entries if e["name"] == "cutout")
+    assert cutout["compute"]["precision"] in detail.text and cutout["code_versions"][0] in detail.text
+    assert not browser.find_element(By.ID, "detail-mixup").is_displayed()
+
+    box = browser.find_element(By.CSS_SELECTOR, 'input[value="fgsm"]')
+    full = browser.find_element(By.ID, "full-resnet20-quick")
+    assert full.find_element(By.CSS_SELECTOR, 'th[data-threat="fgsm"]').is_displayed()
+    box.click()  # the per-threat toggle hides that column
+    assert not full.find_element(By.CSS_SELECTOR, 'th[data-threat="fgsm"]').is_displayed()
+
+    browser.set_window_size(390, 844)  # a phone: the page does not overflow, its tables scroll inside it
+    browser.get((BOARD / "index.html").as_uri())
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+    shot = tmp_path / "leaderboard-phone.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
