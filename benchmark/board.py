@@ -6,17 +6,28 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 from benchmark import entries as E
-from benchmark.tables import threat_title
+from benchmark.multiplicity import MARK, TABLE4_SUMMARY, holm, multiplicity_note  # noqa: F401 - re-exported
 
-MARK = "✱"  # the 95% interval of a delta excludes zero
-TABLE4_SUMMARY = ("robustness", "generalization", "average")
+THREAT_TITLES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack", "semantic-hsv": "HSV",
+                 "occlusion-worst": "Occlusion (worst)", "corruptions": "CIFAR-10-C"}
+
+
+def threat_title(name: str) -> str:
+    return THREAT_TITLES.get(name, name.replace("-", " ").title())
+
+
+def run_notes(failed: list[tuple[str, str]], unavailable: list[tuple[str, str]]) -> str:
+    """The local board's last sections: threats that could not be scored and runs that failed (name, why)."""
+    parts = []
+    if unavailable:
+        parts += ["## Threats not evaluated", "", *sorted({f"- `{t}`: {why}" for t, why in unavailable}), ""]
+    if failed:
+        parts += ["## Failed runs", "", *(f"- `{k}`: {why}" for k, why in failed), ""]
+    return "\n".join(parts)
 
 
 def _pct(x: float | None, hw: float | None = None) -> str:
@@ -102,63 +113,6 @@ def table4(group: list[dict], plot: str | None = None) -> str:
     return text
 
 
-def _distribution(method: str):
-    """The reference distribution of an interval's method: t with k − 1 degrees of freedom for the seed-based
-    methods ("… over k seeds"), the standard normal otherwise."""
-    from scipy import stats
-
-    m = re.search(r"over (\d+) seeds", method)
-    return stats.t(int(m.group(1)) - 1) if m and int(m.group(1)) > 1 else stats.norm()
-
-
-def _p_value(d: dict) -> tuple[float, float] | None:
-    """(two-sided p-value, standard error) of a delta from its stated interval: t with k − 1 degrees of
-    freedom for the seed-based methods ("… over k seeds"), the normal quantile otherwise; None without one."""
-    if d.get("ci95") is None:
-        return None
-    dist = _distribution(d["method"])
-    se = d["ci95"] / dist.ppf(0.975)
-    if se == 0:
-        return (0.0 if d["mean"] else 1.0), 0.0
-    return float(2 * dist.sf(abs(d["mean"]) / se)), float(se)
-
-
-def holm(pvalues: dict[str, float], alpha: float = 0.05) -> set[str]:
-    """The hypotheses Holm's step-down procedure rejects at family-wise level ``alpha`` (Holm 1979)."""
-    rejected = set()
-    for i, (name, p) in enumerate(sorted(pvalues.items(), key=lambda kv: kv[1])):
-        if p > alpha / (len(pvalues) - i):
-            break
-        rejected.add(name)
-    return rejected
-
-
-def multiplicity_note(group: list[dict]) -> str:
-    """How many intervals the table shows, which ✱ of its summary deltas survive a Holm adjustment, and the
-    smallest Robustness effect its seeds could detect."""
-    shown = sum(len(e["deltas"] or {}) for e in group)
-    family = {f"{e['name']} {k}": pv[0] for e in group for k in TABLE4_SUMMARY
-              if (d := (e["deltas"] or {}).get(k)) and (pv := _p_value(d)) is not None}
-    if not family:
-        return f"_Multiplicity: {shown} delta intervals, none with a p-value to adjust._"
-    marked = {f"{e['name']} {k}" for e in group for k in TABLE4_SUMMARY
-              if (e["deltas"] or {}).get(k, {}).get("excludes_zero")}
-    kept = holm(family)
-    lost = sorted(marked - kept)
-    mde = []
-    for e in group:
-        d = (e["deltas"] or {}).get("robustness")
-        if d and (pv := _p_value(d)) is not None:
-            dist = _distribution(d["method"])
-            mde.append((dist.ppf(0.975) + dist.ppf(0.80)) * pv[1])
-    mde_text = (f" With these seeds, a Robustness effect of about {100 * float(np.median(mde)):.2f} points (median "
-                "over the rows) is the smallest detectable with 80% power at the 5% level; smaller true effects "
-                "are not excluded by a non-significant row." if mde else "")
-    return (f"_Multiplicity: the board shows {shown} delta intervals, each at 95% on its own. Holm-adjusted over the "
-            f"{len(family)} Robustness / Generalization / Average deltas of this table (family-wise 5%), "
-            + (f"these ✱ do not hold: {', '.join(lost)}." if lost else "every ✱ holds.") + mde_text + "_")
-
-
 def _pruning_rows(group: list[dict], pick) -> list[list[str]]:
     threats = [t for t in _threats(group) if t != "clean"]
     rows = []
@@ -168,8 +122,10 @@ def _pruning_rows(group: list[dict], pick) -> list[list[str]]:
         d = e["deltas"] or {}
         params = 1 - e["params"] / e["params_parent"] if e["params_parent"] else math.nan
         flops = 1 - e["flops"] / e["flops_parent"] if e["flops_parent"] else math.nan
+        c = e.get("deltas_vs_control") or {}
         rows.append([f"`{e['name']}`", f"{100 * params:.1f}%", f"{100 * flops:.1f}%", _delta(d.get("clean"))]
-                    + [_delta(d.get(t)) for t in threats] + [_delta(d.get("robustness"))])
+                    + [_delta(d.get(t)) for t in threats] + [_delta(d.get("robustness"))]
+                    + [_delta(c.get("clean")), _delta(c.get("robustness"))])
     return rows
 
 
@@ -177,7 +133,8 @@ def pruning_tables(group: list[dict]) -> list[str]:
     """The paper's Tables 1–3 from the pruning entries: by kind (filters/layers/both, default options),
     by adjustment (Table 2) and by criterion (Table 3); each where such entries exist."""
     threats = [t for t in _threats(group) if t != "clean"]
-    header = ["Method", "Params ↓", "FLOPs ↓", "Clean Δ"] + [f"{threat_title(t)} Δ" for t in threats] + ["Robustness"]
+    header = (["Method", "Params ↓", "FLOPs ↓", "Clean Δ"] + [f"{threat_title(t)} Δ" for t in threats]
+              + ["Robustness", "Clean Δ vs control", "Robustness vs control"])
     specs = [
         ("Table 1 — structural pruning vs its unpruned parent", lambda e: e["name"] == e["defense"]),
         ("Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket",
@@ -188,6 +145,9 @@ def pruning_tables(group: list[dict]) -> list[str]:
     for title, pick in specs:
         rows = _pruning_rows(group, pick)
         out.append(f"### {title}\n\n" + (_table(header, rows) if rows else "_No such runs in this budget._"))
+    out[0] += ("\n\nDeltas vs the baseline, then vs the compute-matched control `finetune-only` (the baseline "
+               "through the same fine-tuning, nothing removed; – where it has not been run): a pruned network "
+               "has seen more training than its parent, so the verdict on pruning reads from the control columns.")
     return out
 
 
@@ -257,7 +217,8 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
     for e in entries:
         groups[(e["architecture"], e["budget"]["name"])].append(e)
     parts = ["# defense-bench leaderboard", "",
-             "Generated by `defense-bench leaderboard --publish` from `leaderboard/entries/*.json` only. "
+             "Generated from the entry files beside it (`entries/*.json`) only, by `defense-bench run` or "
+             "`leaderboard --publish`. "
              "Accuracies (%): mean ± 95% confidence half-width over seeds. Deltas vs the baseline "
              "(percentage points, signed as Jordao & Pedrini's Table 4) are paired by seed; their intervals are "
              "named under each table: \"seeds and test images\" carries both training noise (the seed-to-seed "

@@ -117,13 +117,28 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
             if checkpoints:
                 entry["checkpoints"] = {str(s): checkpoints[k] for s in seeds
                                         if (k := RunKey(label, arch, budget, s)) in checkpoints}
-            if label != BASELINE and base_seeds:
-                def correct(defense: str, seed: int, threat: str, arch=arch, budget=budget) -> np.ndarray | None:
-                    return store.correct(RunKey(defense, arch, budget, seed), threat)
+            def correct(defense: str, seed: int, threat: str, arch=arch, budget=budget) -> np.ndarray | None:
+                return store.correct(RunKey(defense, arch, budget, seed), threat)
 
+            if label != BASELINE and base_seeds:
                 entry["deltas"] = deltas(acc, correct, label, threats, sorted(base_seeds & set(seeds)))
+            control = control_of(cfg["defense"], cfg["defense_config"])
+            ctrl_rows = group[group.defense == control] if control else group.iloc[:0]
+            if len(ctrl_rows):
+                ctrl_seeds = sorted(set(ctrl_rows.seed.astype(int)) & set(seeds))
+                entry["deltas_vs_control"] = {"control": control, **deltas(
+                    acc, correct, label, threats, ctrl_seeds, reference=control)} if ctrl_seeds else None
             entries.append(validate(entry, f"entry {label}"))
     return entries
+
+
+def control_of(defense: str, defense_config: dict) -> str | None:
+    """The compute-matched control of a fine-tuned pruning entry: ``finetune-only`` with the same number
+    of fine-tuning rounds (``iterations``); None for other defenses and for retrained adjustments."""
+    if not defense.startswith("prune") or defense_config.get("adjustment", "fine-tune") != "fine-tune":
+        return None
+    k = defense_config.get("iterations")
+    return "finetune-only" if k is None else f"finetune-only(iterations={k})"
 
 
 def uses_extra_data(defense_config: dict) -> bool:
@@ -180,7 +195,8 @@ def _by_seed(rows, col: str) -> str:
 
 
 def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, str], np.ndarray | None],
-           label: str, threats: list[str], seeds: list[int], method: str = "seeds+images") -> dict:
+           label: str, threats: list[str], seeds: list[int], method: str = "seeds+images",
+           reference: str = BASELINE) -> dict:
     """Per-threat deltas of ``label`` vs the baseline, plus robustness (mean over non-clean threats),
     generalization (clean) and average (their mean), each with its interval.
 
@@ -188,7 +204,9 @@ def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, 
     outcomes. With several seeds, ``method="seeds+images"`` (default) gives intervals that carry training
     and test-set noise (:func:`benchmark.stats.seeds_and_images`; the paired t over seeds where per-image
     outcomes are missing), ``"t"`` the paired t over seeds alone (boards published before); one seed: the
-    paired bootstrap over test images."""
+    paired bootstrap over test images. ``reference``: what the deltas are taken against (the baseline; for
+    a pruning entry also its compute-matched control, ``finetune-only``)."""
+    BASELINE = reference  # noqa: N806 - the reference run, named as the usual one
     both = [t for t in threats if all((label, s, t) in acc and (BASELINE, s, t) in acc for s in seeds)]
     out: dict[str, Any] = {}
     if not seeds or not both:

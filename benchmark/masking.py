@@ -71,3 +71,21 @@ def masking_flags(store: ResultsStore, runs, results) -> list[str]:
         checks = masking_checks(acc, n, {PGD: pgd} if pgd is not None else None, n.get("clean"), EVAL_SEED)
         flags.append(flag(checks))
     return flags
+
+
+def combine_flags(flags: list[str]) -> str:
+    """One masking cell for several seeds: every failed check of any seed, else ``ok``, else ``–``."""
+    failed = sorted({c for f in flags if f.startswith("⚠") for c in f[2:].split("; ")})
+    return "⚠ " + "; ".join(failed) if failed else ("ok" if "ok" in flags else "–")
+
+
+def entry_flags(store: ResultsStore) -> dict[tuple[str, str, str], str]:
+    """The masking cell of every (defense, arch, budget) in ``store``, over its seeds."""
+    from collections import defaultdict
+
+    runs, results = store.runs(), store.results()
+    by_entry: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    if len(runs):
+        for r, f in zip(runs.itertuples(), masking_flags(store, runs, results), strict=True):
+            by_entry[(r.defense, r.arch, r.budget)].append(f)
+    return {k: combine_flags(v) for k, v in by_entry.items()}

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 from benchmark import entries as E
 from benchmark.board import render  # noqa: F401 - the renderer, re-exported for publish's users
 from benchmark.budgets import get_budget
-from benchmark.masking import masking_flags
+from benchmark.masking import entry_flags
 from benchmark.results_store import ResultsStore, RunKey
-from benchmark.tables import combine_flags
 
 
 class PrecisionError(ValueError):
@@ -54,12 +52,8 @@ def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[
             if refused:
                 raise PrecisionError(f"{len(refused)} records trained in another precision than their budget "
                                      f"declares, not published: {', '.join(refused)}")
-            runs, results = store.runs(), store.results()
-            masking: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-            if len(runs):
-                for r, f in zip(runs.itertuples(), masking_flags(store, runs, results), strict=True):
-                    masking[(r.defense, r.arch, r.budget)].append(f)
-            flags = {k: combine_flags(v) for k, v in masking.items()}
+            runs = store.runs()
+            flags = entry_flags(store)
             paths = E.write_entries(E.build_entries(store, ckpts, flags), entries_dir)
             budgets = set(runs.budget) if len(runs) else set()
     # an entry of a published budget whose records are gone (withdrawn runs) is withdrawn with them

@@ -17,17 +17,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark import entries as E
 from benchmark import specs
+from benchmark.board import render, run_notes
 from benchmark.data import Cifar10, load_cifar10
 from benchmark.executors import Executor, LocalExecutor
 from benchmark.job import EVAL_SEED, Job, JobOutcome, RunConfig, resolve_defenses, resolve_threats  # noqa: F401
-from benchmark.masking import DIAGNOSTIC_THREATS, masking_flags
+from benchmark.masking import entry_flags
 from benchmark.precision import pinned_precision
 from benchmark.provenance import code_version
 from benchmark.records import commit_paths, keep_record, publish_board, restore_records  # noqa: F401
 from benchmark.registry import THREAT_MODELS
-from benchmark.results_store import ResultsStore
-from benchmark.tables import render_leaderboard
+from benchmark.results_store import ResultsStore, RunKey
+from benchmark.webpage import write_page
 
 log = logging.getLogger("defense_bench")
 
@@ -155,17 +157,36 @@ def _run_grid(cfg: RunConfig, data: Cifar10 | None, data_path: str | None, execu
     return GridResult(path, failed, tuple(j.key.slug for j in jobs))
 
 def write_leaderboard(out: Path, store: ResultsStore, threats: list[str] | None = None) -> Path:
-    runs, results = store.runs(), store.results()
-    if len(runs):
-        runs["masking"] = masking_flags(store, runs, results)
-    failed = runs[runs["status"] == "failed"] if len(runs) else None
-    if threats is not None:
-        threats = [t for t in threats if t not in DIAGNOSTIC_THREATS]
+    """The local board, by the published board's path: store → ``out/entries/*.json`` → ``out/LEADERBOARD.md``
+    (+ plots) and ``out/index.html``, plus the threats that could not be scored and the runs that failed."""
+    entries = E.build_entries(store, _checkpoints(store, out), entry_flags(store))
+    entries_dir = out / "entries"
+    written = set(E.write_entries(entries, entries_dir)) if entries else set()
+    for stale in set(entries_dir.glob("*.json")) - written:
+        stale.unlink()
+    runs = store.runs()
+    failed = [(r.key, r.error) for r in runs.itertuples() if r.status == "failed"] if len(runs) else []
     everything = store.results(include_unavailable=True)
-    text = render_leaderboard(results[~results.threat.isin(DIAGNOSTIC_THREATS)], runs, threats, failed,
-                              unavailable=everything[everything.unavailable.notna()])
+    unavailable = [(r.threat, r.unavailable) for r in everything.itertuples() if isinstance(r.unavailable, str)]
+    text = render(entries, plot_dir=out, md_dir=out) if entries else "# defense-bench leaderboard\n\n" \
+        "_No finished runs yet._\n"
+    notes = run_notes(failed, unavailable)
     path = out / "LEADERBOARD.md"
     tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
+    tmp.write_text(text + ("\n" + notes if notes else ""))
     tmp.replace(path)
+    if entries:
+        write_page(entries_dir, out / "index.html")
     return path
+
+
+def _checkpoints(store: ResultsStore, out: Path) -> dict[RunKey, str]:
+    """Each finished run's final checkpoint under ``out/checkpoints``, relative to ``out/entries``."""
+    runs = store.runs()
+    found = {}
+    for r in runs.itertuples() if len(runs) else []:
+        key = RunKey(r.defense, r.arch, r.budget, int(r.seed))
+        path = out / "checkpoints" / f"{key.slug}-{r.config_hash[:8]}.pt"
+        if path.is_file():
+            found[key] = os.path.relpath(path, out / "entries")
+    return found

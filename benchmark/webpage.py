@@ -15,8 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmark import entries as E
-from benchmark.board import MARK, TABLE4_NOTE, TABLE4_SUMMARY, _order, _qualifier, _threats
-from benchmark.tables import threat_title
+from benchmark.board import MARK, TABLE4_NOTE, TABLE4_SUMMARY, _order, _qualifier, _threats, threat_title
 
 PAPER_THREATS = ("clean", "fgsm", "occlusion", "semantic")
 

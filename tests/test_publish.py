@@ -288,3 +288,54 @@ def test_holm_rejects_step_down_and_the_board_says_which_marks_survive():
     # detectable effect: (t_{.975,2} + t_{.80,2}) · se, se = hw / t_{.975,2}; t_{.80,2} = 1.0606602; median of rows
     mde = [(t2 + 1.0606602) * 0.0100 / t2, (t2 + 1.0606602) * (0.0316 / 31.5990546)]
     assert f"about {100 * float(np.median(mde)):.2f} points" in note
+
+
+def _pruning_store(path):
+    """Baseline, the control and two pruning entries, 3 seeds, clean and FGSM; each a fixed shift of the baseline."""
+    shifts = {"baseline": 0.0, "finetune-only": 0.005, "prune-filters": 0.01, "prune-layers": -0.02}
+    store = ResultsStore(path)
+    for defense, shift in shifts.items():
+        for seed in range(3):
+            key = RunKey(defense, "resnet20", "quick", seed)
+            cfg = {"iterations": None} if defense != "baseline" else {}
+            budget = {"name": "quick", "archs": ["resnet20"], "epochs": 12, "batch_size": 256, "lr": 0.4}
+            store.start_run(key, {"defense": defense, "defense_config": cfg, "budget": budget},
+                            f"h-{defense}-{seed}", "git:abc")
+            params = 200000 if defense.startswith("prune") else 272474
+            store.update_info(key, params=params, flops=41e6 if params == 200000 else 82e6, params_parent=272474,
+                              flops_parent=82e6, train_seconds=600.0, train_epochs=12, device="cpu", threads=2,
+                              train_precision="cpu fp32 channels_last", train_images_seen=600000, cpu="AVX512")
+            for threat, base in (("clean", 0.90 + seed / 100), ("fgsm", 0.10 + seed / 100)):
+                a = base + shift
+                store.add_result(key, threat, a, 10000, 1.0, {}, torch.arange(10000) < round(a * 10000))
+            store.finish_run(key)
+    return store
+
+
+def test_table_1_reads_each_pruning_row_against_the_baseline_and_the_control(tmp_path):
+    with _pruning_store(tmp_path / "r.sqlite") as store:
+        entries = E.build_entries(store)
+    pf = next(e for e in entries if e["name"] == "prune-filters")
+    assert pf["deltas_vs_control"]["control"] == "finetune-only"
+    assert pf["deltas_vs_control"]["clean"]["mean"] == pytest.approx(0.005)
+    assert pf["deltas"]["clean"]["mean"] == pytest.approx(0.01)
+    assert "deltas_vs_control" not in next(e for e in entries if e["name"] == "finetune-only")
+    md = render(entries)
+    table1 = md.split("### Table 1")[1].split("### Table 2")[0]
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in table1.splitlines()
+            if ln.startswith("| `")}
+    assert list(rows) == ["`prune-filters`", "`prune-layers`"]
+    # Params ↓, FLOPs ↓, Clean Δ, FGSM Δ, Robustness, then Clean and Robustness vs the control
+    assert rows["`prune-filters`"][:2] == ["26.6%", "50.0%"]
+    assert [c.split(" ±")[0] for c in rows["`prune-filters`"][2:]] == ["(+) 1.00"] * 3 + ["(+) 0.50"] * 2
+    assert [c.split(" ±")[0] for c in rows["`prune-layers`"][2:]] == ["(-) 2.00"] * 3 + ["(-) 2.50"] * 2
+    assert "the verdict on pruning reads from the control columns" in table1
+    assert "### Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket\n\n_No such runs" in md
+    assert entries[0]["format"] and E.validate(pf)  # the schema takes the control's deltas
+
+
+def test_retrained_adjustments_have_no_fine_tuning_control():
+    assert E.control_of("prune-filters", {"adjustment": "fine-tune", "iterations": None}) == "finetune-only"
+    assert E.control_of("prune-both", {"adjustment": "fine-tune", "iterations": 4}) == "finetune-only(iterations=4)"
+    assert E.control_of("prune-filters", {"adjustment": "scratch-b", "iterations": None}) is None
+    assert E.control_of("cutout", {"size": 16}) is None

@@ -202,7 +202,7 @@ def test_unavailable_threat_is_reported_not_fatal(cifar, tiny8, tmp_path, monkey
 
     md = run(RunConfig(budget=tiny8, defenses=("baseline",), threats=("clean", "shape-bias"), out=tmp_path,
                        seeds=(0,), progress=False), data=cifar).read_text()
-    assert "| baseline" in md and "## Threats not evaluated" in md
+    assert "| `baseline`" in md and "## Threats not evaluated" in md
     assert "`shape-bias`: no cached 'standard' stylizer" in md
     assert "Failed runs" not in md
 
@@ -222,4 +222,4 @@ def test_a_failing_threat_loses_only_its_own_number(cifar, tiny8, tmp_path):
                            out=tmp_path, seeds=(0,), progress=False), data=cifar).read_text()
     finally:
         THREAT_MODELS.unregister("test-broken-threat")
-    assert "| baseline" in md and "`test-broken-threat`: failed: RuntimeError: kaput" in md
+    assert "| `baseline`" in md and "`test-broken-threat`: failed: RuntimeError: kaput" in md
