@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from defenses.base import Defense, ModelContext
+from defenses.base import Defense, ModelContext, TrainingSet
 
 
 class SubmissionError(ValueError):
@@ -19,24 +19,41 @@ def _hook_error(name: str, hook: str, e: Exception) -> SubmissionError:
     return SubmissionError(f"{name}: {hook} raised {text}")
 
 
-def check_batch(defense: Defense) -> None:
-    """``transform_batch`` on a small random batch returns images in [0, 1] and a matching target. A defense
-    that builds something in ``prepare`` (a stylizer) is checked when it trains instead."""
-    if type(defense).prepare is not Defense.prepare:
+def check_batch(defense: Defense, data: TrainingSet | None = None) -> None:
+    """``transform_batch`` on a small random batch returns images in [0, 1] of the input's shape and dtype, a
+    target per image (int labels in [0, 10), or (M, 10) probabilities), and the same output again from the
+    same generator. ``data``: call ``prepare`` first (a stylizer is built); without it a defense that builds
+    something in ``prepare`` is checked when it trains instead. Any exception in the hooks is one line."""
+    if data is None and type(defense).prepare is not Defense.prepare:
         return
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.rand(8, 3, 32, 32, generator=g), torch.arange(8) % 10
     try:
-        xb, t = defense.transform_batch(x.clone(), y.clone(), g)
+        if data is not None and not isinstance(defense.prepare(data), dict):
+            raise SubmissionError(f"{defense.name}: prepare must return a dict of facts")
+    except SubmissionError:
+        raise
+    except Exception as e:
+        raise _hook_error(defense.name, "prepare", e) from None
+    x, y = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 10
+    try:
+        xb, t = defense.transform_batch(x.clone(), y.clone(), torch.Generator().manual_seed(1))
+        xb2, t2 = defense.transform_batch(x.clone(), y.clone(), torch.Generator().manual_seed(1))
     except Exception as e:
         raise _hook_error(defense.name, "transform_batch", e) from None
     if not isinstance(xb, torch.Tensor) or not isinstance(t, torch.Tensor):
         raise SubmissionError(f"{defense.name}: transform_batch must return two tensors (images, target)")
-    if xb.ndim != 4 or xb.shape[1:] != x.shape[1:] or len(t) != len(xb):
-        raise SubmissionError(f"{defense.name}: transform_batch returned images {tuple(xb.shape)} and target "
-                              f"{tuple(t.shape)}; expected (M, 3, 32, 32) and M targets")
+    if xb.ndim != 4 or xb.shape[1:] != x.shape[1:] or len(t) != len(xb) or xb.dtype != x.dtype:
+        raise SubmissionError(f"{defense.name}: transform_batch returned images {tuple(xb.shape)} {xb.dtype} and "
+                              f"target {tuple(t.shape)}; expected (M, 3, 32, 32) {x.dtype} and M targets")
     if not torch.isfinite(xb).all() or xb.min() < 0 or xb.max() > 1:
         raise SubmissionError(f"{defense.name}: transform_batch returned images outside [0, 1] or not finite")
+    if t.is_floating_point():
+        if t.shape != (len(xb), 10) or (t < 0).any() or not torch.allclose(t.sum(1), torch.ones(len(xb))):
+            raise SubmissionError(f"{defense.name}: a soft target must be (M, 10) probabilities summing to 1")
+    elif t.dtype != torch.long or ((t < 0) | (t >= 10)).any():
+        raise SubmissionError(f"{defense.name}: targets must be int64 labels in [0, 10) or (M, 10) probabilities")
+    if not (torch.equal(xb, xb2) and torch.equal(t, t2)):
+        raise SubmissionError(f"{defense.name}: transform_batch is not reproducible from its generator (draw every "
+                              "random number from the generator argument)")
 
 
 def check_transform_model(defense: Defense, arch: str) -> None:

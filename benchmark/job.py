@@ -156,36 +156,55 @@ class Job:
         base = Job(self.cfg, "baseline", self.arch, self.seed, self.data_sizes).final_ckpt
         return checkpoint.load(base) if base.is_file() else None
 
-    def model(self, data: Cifar10) -> tuple[nn.Module, dict]:
-        """The defended network and its facts (size, cost): from its final checkpoint, or made now."""
-        torch.manual_seed(self.seed)
-        model = build_model(self.arch)
+    def defended_network(self, data: Cifar10) -> tuple[nn.Module, dict]:
+        """The defended network and its facts (size, cost): its final checkpoint if this job finished before,
+        else :meth:`obtain_network` then :meth:`apply_defense`, saved as the final checkpoint."""
         if self.final_ckpt.is_file():
             state = checkpoint.load(self.final_ckpt)
+            model = build_model(self.arch)
             conform_to_state_dict(model, state["model"])
             model.load_state_dict(state["model"])
             return model.eval(), dict(state.get("info", {}))
-        initial = copy.deepcopy(model.state_dict())
-        params0, flops0, latency0 = count_params(model), count_flops(model), cpu_latency_ms(model)
-        b, precision = self.cfg.budget, Precision.for_budget(self.cfg.budget.precision)
+        model, facts = self.obtain_network(data)
+        model, facts = self.apply_defense(model, facts, data)
+        checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash,
+                                "info": facts}, self.final_ckpt)
+        return model, facts
+
+    def obtain_network(self, data: Cifar10) -> tuple[nn.Module, dict]:
+        """Step 1: the trained network the defense starts from — trained now with the defense's batches
+        (resuming its epoch checkpoint), shared with the baseline when it trains like it, or the published
+        baseline's network; with the facts of that training and of the untrained parent."""
+        torch.manual_seed(self.seed)
+        model = build_model(self.arch)
+        facts = {"initial_state": copy.deepcopy(model.state_dict()), "params_parent": count_params(model),
+                 "flops_parent": count_flops(model), "latency_ms_parent": cpu_latency_ms(model)}
         parent = self._published_parent()
         if parent is not None:  # pruning on a fresh machine: the baseline's published network is the parent
             model.load_state_dict(parent["model"])
-            seconds, train_precision = parent["info"]["train_seconds"], parent["info"]["train_precision"]
-            facts = {k: parent["info"][k] for k in ("train_images_seen",) if k in parent["info"]}
-        else:
-            rep = train(model, data.x_train, data.y_train, self.defense, b, self.seed,
-                        ckpt_path=self._train_ckpt(), precision=precision, progress=self.cfg.progress,
-                        desc=f"{self.key.slug}")
-            seconds, train_precision = rep.seconds, rep.precision
-            facts = {**rep.facts, "train_images_seen": rep.images_seen}
+            facts.update(train_seconds=parent["info"]["train_seconds"],
+                         train_precision=parent["info"]["train_precision"],
+                         **{k: parent["info"][k] for k in ("train_images_seen",) if k in parent["info"]})
+            return model, facts
+        b = self.cfg.budget
+        rep = train(model, data.x_train, data.y_train, self.defense, b, self.seed, ckpt_path=self._train_ckpt(),
+                    precision=Precision.for_budget(b.precision), progress=self.cfg.progress, desc=self.key.slug)
+        facts.update(rep.facts, train_seconds=rep.seconds, train_precision=rep.precision,
+                     train_images_seen=rep.images_seen)
+        return model, facts
+
+    def apply_defense(self, model: nn.Module, facts: dict, data: Cifar10) -> tuple[nn.Module, dict]:
+        """Step 2: ``transform_model`` of the defense (pruning and its fine-tuning; the identity for data
+        defenses), its training counted in the facts; the result in eval mode, fp32, on the CPU."""
+        b, precision = self.cfg.budget, Precision.for_budget(self.cfg.budget.precision)
+        facts = dict(facts)
+        initial = facts.pop("initial_state")
 
         def retrain(m: nn.Module, epochs: int, tag: str, budget=b) -> nn.Module:
-            nonlocal seconds
             r = train(m, data.x_train, data.y_train, DEFENSES.create("baseline"), budget, self.seed,
                       epochs=epochs, ckpt_path=self._retrain_ckpt(tag),
                       precision=precision, progress=self.cfg.progress, desc=f"{self.key.slug} {tag}")
-            seconds += r.seconds
+            facts["train_seconds"] += r.seconds
             # pruning's fine-tuning counts as training compute (the parent's images are already in facts)
             facts["train_images_seen"] = facts.get("train_images_seen", 0) + r.images_seen
             return m
@@ -200,20 +219,16 @@ class Job:
                            finetune_epochs=b.prune_finetune_epochs, seed=self.seed, initial_state=initial)
         model = self.defense.transform_model(model, ctx).eval()
         model = model.float().to(memory_format=torch.contiguous_format).cpu()
-        info = {"params": count_params(model), "flops": count_flops(model), "latency_ms": cpu_latency_ms(model),
-                "params_parent": params0, "flops_parent": flops0, "latency_ms_parent": latency0,
-                "train_seconds": seconds, "train_precision": train_precision, "train_epochs": b.epochs,
-                "device": str(precision.device), "threads": torch.get_num_threads(), **facts}
+        facts.update(params=count_params(model), flops=count_flops(model), latency_ms=cpu_latency_ms(model),
+                     train_epochs=b.epochs, device=str(precision.device), threads=torch.get_num_threads())
         if precision.device.type == "cpu":
-            info["cpu"] = cpu_kind()
-        checkpoint.save_atomic({"model": model.state_dict(), "arch": self.arch, "config_hash": self.hash,
-                                "info": info}, self.final_ckpt)
-        return model, info
+            facts["cpu"] = cpu_kind()
+        return model, facts
 
     def execute(self, data: Cifar10) -> JobOutcome:
         """Train or reuse, then evaluate the threats; never raises (the error is in the outcome)."""
         try:
-            model, info = self.model(data)
+            model, info = self.defended_network(data)
             check_model(model, self.defense.label)
             todo = [specs.build(THREAT_MODELS, t) for t in self.threats]
             res = evaluate(model, todo, data.x_test, data.y_test, seed=EVAL_SEED, progress=self.cfg.progress)

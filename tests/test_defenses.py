@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from benchmark.conformance import SubmissionError, check_batch, check_transform_model
 from benchmark.registry import DEFENSES, THREAT_MODELS, RegistryError, register_defense
 from defenses.base import Defense, TrainingSet
 from defenses.cutmix import CutMix, CutMixConfig
@@ -18,26 +19,37 @@ def coded_batch(n=10):
     return x, torch.arange(n)
 
 
-def check_defense(defense: Defense, data: TrainingSet) -> None:
-    """Conformance of any defense's batch hook (after its prepare()): shape, range, valid targets, seeded."""
-    assert isinstance(defense.prepare(data), dict)
-    x, y = torch.rand(16, 3, 32, 32), torch.randint(0, 10, (16,))
-    xa, ta = defense.transform_batch(x, y, gen(1))
-    xb, tb = defense.transform_batch(x, y, gen(1))
-    assert torch.equal(xa, xb) and torch.equal(ta, tb), "not reproducible from the generator"
-    assert xa.shape[1:] == x.shape[1:] and xa.dtype == x.dtype
-    assert xa.min() >= 0 and xa.max() <= 1
-    assert len(ta) == len(xa)
-    if ta.is_floating_point():
-        assert ta.shape == (len(xa), 10) and torch.allclose(ta.sum(1), torch.ones(len(xa)))
-        assert (ta >= 0).all()
-    else:
-        assert ta.dtype == torch.long and ((0 <= ta) & (ta < 10)).all()
-
-
 @pytest.mark.parametrize("name", DEFENSES.names())
 def test_every_registered_defense_conforms(name, cifar):
-    check_defense(DEFENSES.create(name), TrainingSet(cifar.x_train[:2048], cifar.y_train[:2048], "smoke", False))
+    """The one conformance suite `submit` uses, run on every built-in defense (after its prepare())."""
+    defense = DEFENSES.create(name)
+    check_batch(defense, TrainingSet(cifar.x_train[:2048], cifar.y_train[:2048], "smoke", False))
+    check_transform_model(defense, "resnet20")
+
+
+def _raise(x, y):
+    raise RuntimeError("cuda only")
+
+
+@pytest.mark.parametrize("hook, message", [
+    (lambda x, y: (x + 2, y), "transform_batch returned images outside [0, 1] or not finite"),
+    (lambda x, y: (x, y.float()), "a soft target must be (M, 10) probabilities summing to 1"),
+    (lambda x, y: (x, y + 10), "targets must be int64 labels in [0, 10) or (M, 10) probabilities"),
+    (lambda x, y: (x[:, :1], y), "transform_batch returned images (16, 1, 32, 32) torch.float32 and target (16,); "
+                                 "expected (M, 3, 32, 32) torch.float32 and M targets"),
+    (lambda x, y: (torch.rand(x.shape), y), "transform_batch is not reproducible from its generator"),
+    (_raise, "transform_batch raised RuntimeError: cuda only"),
+])
+def test_the_conformance_suite_refuses_each_kind_of_bad_batch(hook, message):
+    class Bad(Defense):
+        name = "bad"
+
+        def transform_batch(self, x, y, generator):
+            return hook(x, y)
+
+    with pytest.raises(SubmissionError) as e:
+        check_batch(Bad())
+    assert str(e.value).startswith(f"bad: {message}")
 
 
 def test_unknown_defense_lists_registered_names():

@@ -116,7 +116,7 @@ def test_smoke_budget_end_to_end_from_the_cli(cifar_path, tmp_path):
     md = (tmp_path / "LEADERBOARD.md").read_text()
     table = md.split("| Defense")[1].split("\n\n")[0]  # Table 4, up to the blank line after it
     rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
-    names = [row.split("|")[1].strip().strip("`") for row in rows]
+    names = [row.split("|")[1].split("`")[1] for row in rows]
     assert names[0] == "baseline" and sorted(names) == ["baseline", "cutmix", "cutout", "mixup"]
     r2 = cli("leaderboard", "--out", str(tmp_path))
     assert r2.returncode == 0 and (tmp_path / "LEADERBOARD.md").read_text() == md
