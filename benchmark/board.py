@@ -9,6 +9,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from benchmark import curves
 from benchmark import entries as E
 from benchmark.multiplicity import MARK, TABLE4_SUMMARY, holm, multiplicity_note  # noqa: F401 - re-exported
 
@@ -28,6 +29,12 @@ def run_notes(failed: list[tuple[str, str]], unavailable: list[tuple[str, str]])
     if failed:
         parts += ["## Failed runs", "", *(f"- `{k}`: {why}" for k, why in failed), ""]
     return "\n".join(parts)
+
+
+def masking_cell(flag: str | None) -> str:
+    """The Masking cell: the checks' verdict (``ok``, or ``⚠`` naming the failed ones), or "not checked" where
+    the full suite was not run on the entry — never a bare dash."""
+    return flag if flag and flag != "–" else "not checked"
 
 
 def _pct(x: float | None, hw: float | None = None) -> str:
@@ -106,7 +113,7 @@ def table4(group: list[dict], plot: str | None = None) -> str:
                 for t in threats]
         rows.append([f"`{e['name']}`{_qualifier(e)}", ",".join(map(str, e["seeds"]))] + accs
                     + [_delta(d.get(k)) for k in TABLE4_SUMMARY]
-                    + [f"{e['params'] / 1e6:.3f} M", f"{e['flops'] / 1e6:.1f} M", e["masking"] or "–"])
+                    + [f"{e['params'] / 1e6:.3f} M", f"{e['flops'] / 1e6:.1f} M", masking_cell(e["masking"])])
     text = _table(header, rows) + "\n\n" + TABLE4_NOTE
     if plot:
         text += f"\n\n![Robustness vs generalization delta per defense, 95% intervals]({plot})"
@@ -226,7 +233,8 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
              "components, t quantile over the seeds; \"paired t\" carries the seed spread alone (boards published "
              "before); one seed: a paired bootstrap over test images. "
              f"{MARK} marks an interval that excludes zero. "
-             "Robustness = mean delta over the non-clean threats; Generalization = clean delta; "
+             "Robustness = mean delta over the paper's non-clean threats (FGSM, occlusion, semantic) where all three "
+             "were run, else over every non-clean threat; Generalization = clean delta; "
              "Average = their mean. Every number is traceable to its entry's config hashes and code version."]
     for (arch, budget), group in sorted(groups.items()):
         seeds = sorted({s for e in group for s in e["seeds"]})
@@ -241,5 +249,13 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
         parts += [table4(group, png), "", multiplicity_note(group), ""]
         for t in pruning_tables(group):
             parts += [t, ""]
+        for title, (text, fig) in (
+                ("Accuracy against ε", curves.eps_section(group, _order(group), plot_dir and plot_dir / f"eps-{arch}-"
+                                                                                                f"{budget}.png")),
+                ("Pruning dose–response against the control", curves.dose_section(
+                    group, plot_dir and plot_dir / f"dose-{arch}-{budget}.png"))):
+            if text:
+                rel = fig and (os.path.relpath(fig, md_dir) if md_dir else str(fig))
+                parts += [f"### {title}", "", text, "", *([f"![{title}]({rel})", ""] if rel else [])]
         parts += ["### Training compute", "", compute_table(group)]
     return "\n".join(parts).rstrip() + "\n"

@@ -15,7 +15,16 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmark import entries as E
-from benchmark.board import MARK, TABLE4_NOTE, TABLE4_SUMMARY, _order, _qualifier, _threats, threat_title
+from benchmark.board import (
+    MARK,
+    TABLE4_NOTE,
+    TABLE4_SUMMARY,
+    _order,
+    _qualifier,
+    _threats,
+    masking_cell,
+    threat_title,
+)
 
 PAPER_THREATS = ("clean", "fgsm", "occlusion", "semantic")
 
@@ -109,7 +118,7 @@ def table4(group: list[dict], gid: str) -> str:
         cells += [_cell(*_delta(d.get(k))) for k in TABLE4_SUMMARY]
         cells += [_cell(f"{e['params'] / 1e6:.3f}", repr(e["params"])), _cell(f"{e['flops'] / 1e6:.1f}",
                                                                                  repr(e["flops"])),
-                  _cell(e["masking"] or "not checked", e["masking"] or "")]
+                  _cell(masking_cell(e["masking"]), masking_cell(e["masking"]))]
         rows.append(f'<tr data-name="{_esc(e["name"])}">{"".join(cells)}</tr>')
     body = "\n".join(rows)
     return (f'<div class="scroll"><table id="table4-{gid}"><thead><tr>{head}</tr></thead><tbody>\n{body}\n'
@@ -139,7 +148,8 @@ def detail(e: dict, entries_dir: Path) -> str:
              ("Seeds", ", ".join(map(str, e["seeds"]))),
              ("Precision", e["compute"].get("precision", "not recorded")),
              ("Compute", json.dumps({k: v for k, v in e["compute"].items() if k != "precision"}, sort_keys=True)),
-             ("Masking checks", e["masking"] or "not checked (the full suite was not run on this entry)"),
+             ("Masking checks", masking_cell(e["masking"]) + ("" if masking_cell(e["masking"]) != "not checked" else
+                                                             " (the full suite was not run on this entry)")),
              ("Extra data", "yes" if e.get("extra_data") else "no"),
              ("Config hashes", json.dumps(e["config_hashes"], sort_keys=True)),
              ("Code versions", ", ".join(e["code_versions"]))]
@@ -164,6 +174,9 @@ def render_page(entries: list[dict], entries_dir: Path) -> str:
                  f'<p class="note">{_esc(group[0]["budget"]["description"])}</p>',
                  "<h3>Table 4 — defenses compared</h3>", table4(group, gid),
                  f'<img src="plot-{_esc(gid)}.png" alt="Robustness vs generalization delta per defense">',
+                 *(f'<h3>{title}</h3><img src="{name}-{_esc(gid)}.png" alt="{title}">' for name, title in
+                   (("eps", "Accuracy against ε"), ("dose", "Pruning dose–response against the control"))
+                   if (entries_dir.parent / f"{name}-{gid}.png").is_file()),
                  "<h3>Every threat evaluated</h3>", full_suite(group, gid),
                  "<h3>Details</h3>", *(detail(e, entries_dir) for e in _order(group))]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -84,8 +84,8 @@ def _fake_store(path):
 EXPECTED_TABLE4 = """\
 | Defense | Seeds | Clean | FGSM | Robustness | Generalization | Average | Params | FLOPs | Masking |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-| `baseline` | 0,1,2 | 91.00 ± 2.48 | 11.00 ± 2.48 | – | – | – | 0.272 M | 81.6 M | – |
-| `cutout` (black hole = the occlusion threat's patch) | 0,1,2 | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.59 ✱ | (+) 1.00 ± 2.50 | (+) 2.50 ± 0.38 ✱ | 0.272 M | 81.6 M | – |
+| `baseline` | 0,1,2 | 91.00 ± 2.48 | 11.00 ± 2.48 | – | – | – | 0.272 M | 81.6 M | not checked |
+| `cutout` (black hole = the occlusion threat's patch) | 0,1,2 | 92.00 ± 2.48 | 15.00 ± 2.48 | (+) 4.00 ± 2.59 ✱ | (+) 1.00 ± 2.50 | (+) 2.50 ± 0.38 ✱ | 0.272 M | 81.6 M | not checked |
 """
 
 
@@ -339,3 +339,45 @@ def test_retrained_adjustments_have_no_fine_tuning_control():
     assert E.control_of("prune-both", {"adjustment": "fine-tune", "iterations": 4}) == "finetune-only(iterations=4)"
     assert E.control_of("prune-filters", {"adjustment": "scratch-b", "iterations": None}) is None
     assert E.control_of("cutout", {"size": 16}) is None
+
+
+def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
+    """Baseline + control + prune-filters at 1 and 2 iterations: the dose table reads each point against the
+    control of the same iterations; the ε table lists FGSM and PGD-1k by ε; both plots are drawn."""
+    from attacks import SUITES
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    budget = {"name": "quick", "archs": ["resnet20"], "epochs": 12, "batch_size": 256, "lr": 0.4}
+    runs = {"baseline": (0.0, 82e6), "finetune-only(iterations=1)": (0.002, 82e6),
+            "finetune-only(iterations=2)": (0.004, 82e6), "prune-filters(iterations=1)": (0.012, 70e6),
+            "prune-filters(iterations=2)": (0.024, 41e6)}
+    sweep = [t for t in SUITES["eps-sweep"] if t.startswith("fgsm")]
+    for label, (shift, flops) in runs.items():
+        defense = label.split("(")[0]
+        cfg = {"iterations": int(label[-2])} if "(" in label else {}
+        for seed in range(2):
+            key = RunKey(label, "resnet20", "quick", seed)
+            store.start_run(key, {"defense": defense, "defense_config": cfg, "budget": budget}, f"h{label}{seed}", "g")
+            store.update_info(key, params=272474 * flops / 82e6, flops=flops, params_parent=272474, flops_parent=82e6,
+                              train_seconds=600.0, train_epochs=12, device="cpu", threads=2,
+                              train_precision="cpu fp32 channels_last", train_images_seen=600000, cpu="AVX512")
+            for i, threat in enumerate(["clean", "fgsm", "occlusion", "semantic", *sweep]):
+                a = 0.5 + i / 20 + seed / 100 + shift
+                store.add_result(key, threat, a, 10000, 1.0, {}, torch.arange(10000) < round(a * 10000))
+            store.finish_run(key)
+    with store:
+        entries = E.build_entries(store)
+    md = render(entries, plot_dir=tmp_path, md_dir=tmp_path)
+    dose = md.split("### Pruning dose–response against the control")[1].split("###")[0]
+    rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in dose.splitlines() if ln.startswith("| filters")]
+    assert [r[:4] for r in rows] == [["filters", "1", "14.6%", "14.6%"], ["filters", "2", "50.0%", "50.0%"]]
+    assert [r[4].split(" ±")[0] for r in rows] == ["+1.00", "+2.00"]  # 1.2 − 0.2 and 2.4 − 0.4 points
+    assert [r[5].split(" ±")[0] for r in rows] == ["+1.00", "+2.00"]
+    eps = md.split("### Accuracy against ε")[1].split("###")[0]
+    assert "| Defense | FGSM 1/255 | FGSM 2/255 | FGSM 4/255 | FGSM 8/255 |" in eps
+    base = next(ln for ln in eps.splitlines() if ln.startswith("| `baseline`"))
+    # baseline FGSM 8/255 is threat 1: 0.55 / 0.56 → 55.50; the sweep's 1/255 is threat 4: 70.50
+    assert [c.strip().split(" ±")[0] for c in base.split("|")[2:-1]] == ["70.50", "75.50", "80.50", "55.50"]
+    assert (tmp_path / "dose-resnet20-quick.png").is_file() and (tmp_path / "eps-resnet20-quick.png").is_file()
+    robust = next(e for e in entries if e["name"] == "prune-filters(iterations=2)")["deltas"]["robustness"]
+    assert robust["mean"] == pytest.approx(0.024)  # the paper's three attacks only, not the sweep
