@@ -103,7 +103,7 @@ def test_cli_list_names_everything():
                                     "prune-both", "prune-filters", "prune-layers", "shape-texture", "stylized"]
     assert sections["threat models"] == ["autoattack", "clean", "corruptions", "fgsm", "occlusion", "occlusion-worst",
                                          "pgd", "semantic", "semantic-hsv", "shape-bias", "square"]
-    assert sections["suites"] == ["paper", "full"]
+    assert sections["suites"] == ["paper", "full", "eps-sweep"]
     assert [b.split("`")[1] for b in sections["budgets"]] == ["smoke", "quick", "paper"]
     assert sections["budgets"][1].endswith("50000 train / 10000 test images, precision fp32")
 
