@@ -102,6 +102,13 @@ def dose_response(group: list[dict]) -> dict[str, list[dict]]:
     return {k: sorted(v, key=lambda e: _iterations(e)) for k, v in out.items()}
 
 
+def _latency(e: dict) -> str:
+    if e.get("latency_ms") is None:
+        return "–"
+    parent = f" of {e['latency_ms_parent']:.2f}" if e.get("latency_ms_parent") else ""
+    return f"{e['latency_ms']:.2f}{parent}"
+
+
 def _removed(e: dict, what: str) -> float:
     return 1 - e[what] / e[f"{what}_parent"] if e[f"{what}_parent"] else math.nan
 
@@ -111,7 +118,8 @@ def dose_section(group: list[dict], plot_path: Path | None) -> tuple[str, Path |
     curves = dose_response(group)
     if not curves:
         return "", None
-    header = ["Structure", "Iterations", "Params ↓", "FLOPs ↓", "Clean Δ vs control", "Robustness Δ vs control"]
+    header = ["Structure", "Iterations", "Params ↓", "FLOPs ↓", "CPU latency (ms)", "Clean Δ vs control",
+              "Robustness Δ vs control"]
 
     def delta(d: dict | None) -> str:
         if not d:
@@ -119,7 +127,7 @@ def dose_section(group: list[dict], plot_path: Path | None) -> tuple[str, Path |
         return f"{100 * d['mean']:+.2f}" + (f" ± {100 * d['ci95']:.2f}" if d.get("ci95") is not None else "")
 
     rows = [[STRUCTURES[k], str(_iterations(e)), f"{100 * _removed(e, 'params'):.1f}%",
-             f"{100 * _removed(e, 'flops'):.1f}%", delta(e["deltas_vs_control"].get("clean")),
+             f"{100 * _removed(e, 'flops'):.1f}%", _latency(e), delta(e["deltas_vs_control"].get("clean")),
              delta(e["deltas_vs_control"].get("robustness"))] for k, es in curves.items() for e in es]
     text = "\n".join(["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |",
                       *("| " + " | ".join(r) + " |" for r in rows)])

@@ -111,6 +111,7 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
                 "flops": float(np.mean([r.flops for r in rows.itertuples()])),
                 "params_parent": float(rows.iloc[0].params_parent),
                 "flops_parent": float(rows.iloc[0].flops_parent),
+                **_latency(rows),
                 "compute": _compute(rows),
                 "masking": (masking or {}).get((label, arch, budget)),
                 "extra_data": uses_extra_data(cfg["defense_config"]),
@@ -137,6 +138,16 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
                     acc, correct, label, threats, ctrl_seeds, reference=control)} if ctrl_seeds else None
             entries.append(validate(entry, f"entry {label}"))
     return entries
+
+
+def _latency(rows) -> dict:
+    """Measured CPU latency (ms per image, batch 1, this run's machine) of the defended network and its parent,
+    mean over seeds, where the runs recorded it."""
+    out = {}
+    for k in ("latency_ms", "latency_ms_parent"):
+        if k in rows and rows[k].notna().any():
+            out[k] = float(rows[k].mean())
+    return out
 
 
 def control_of(defense: str, defense_config: dict) -> str | None:

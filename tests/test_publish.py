@@ -359,6 +359,7 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
             key = RunKey(label, "resnet20", "quick", seed)
             store.start_run(key, {"defense": defense, "defense_config": cfg, "budget": budget}, f"h{label}{seed}", "g")
             store.update_info(key, params=272474 * flops / 82e6, flops=flops, params_parent=272474, flops_parent=82e6,
+                              latency_ms=flops / 82e6 + seed / 10, latency_ms_parent=1.0,
                               train_seconds=600.0, train_epochs=12, device="cpu", threads=2,
                               train_precision="cpu fp32 channels_last", train_images_seen=600000, cpu="AVX512")
             for i, threat in enumerate(["clean", "fgsm", "occlusion", "semantic", *sweep]):
@@ -371,8 +372,9 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
     dose = md.split("### Pruning dose–response against the control")[1].split("###")[0]
     rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in dose.splitlines() if ln.startswith("| filters")]
     assert [r[:4] for r in rows] == [["filters", "1", "14.6%", "14.6%"], ["filters", "2", "50.0%", "50.0%"]]
-    assert [r[4].split(" ±")[0] for r in rows] == ["+1.00", "+2.00"]  # 1.2 − 0.2 and 2.4 − 0.4 points
-    assert [r[5].split(" ±")[0] for r in rows] == ["+1.00", "+2.00"]
+    assert [r[4] for r in rows] == ["0.90 of 1.00", "0.55 of 1.00"]  # ms, mean over seeds 0 and 1 (+0, +0.1)
+    assert [r[5].split(" ±")[0] for r in rows] == ["+1.00", "+2.00"]  # 1.2 − 0.2 and 2.4 − 0.4 points
+    assert [r[6].split(" ±")[0] for r in rows] == ["+1.00", "+2.00"]
     eps = md.split("### Accuracy against ε")[1].split("###")[0]
     assert "| Defense | FGSM 1/255 | FGSM 2/255 | FGSM 4/255 | FGSM 8/255 |" in eps
     base = next(ln for ln in eps.splitlines() if ln.startswith("| `baseline`"))
