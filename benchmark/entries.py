@@ -224,15 +224,14 @@ def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, 
     outcomes are missing), ``"t"`` the paired t over seeds alone (boards published before); one seed: the
     paired bootstrap over test images. ``reference``: what the deltas are taken against (the baseline; for
     a pruning entry also its compute-matched control, ``finetune-only``)."""
-    BASELINE = reference  # noqa: N806 - the reference run, named as the usual one
-    both = [t for t in threats if all((label, s, t) in acc and (BASELINE, s, t) in acc for s in seeds)]
+    both = [t for t in threats if all((label, s, t) in acc and (reference, s, t) in acc for s in seeds)]
     out: dict[str, Any] = {}
     if not seeds or not both:
         return out
 
     def outcomes(ts: list[str]) -> tuple[list, list] | None:
         dc = [[correct(label, s, t) for t in ts] for s in seeds]
-        bc = [[correct(BASELINE, s, t) for t in ts] for s in seeds]
+        bc = [[correct(reference, s, t) for t in ts] for s in seeds]
         flat = [(a, b) for ds, bs in zip(dc, bc, strict=True) for a, b in zip(ds, bs, strict=True)]
         if any(a is None or b is None or len(a) != len(b) for a, b in flat):
             return None
@@ -244,7 +243,7 @@ def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, 
             if method == "seeds+images" and (oc := outcomes(ts)) is not None:
                 return seeds_and_images(*oc, weights=w)
             d = [float(np.dot(w, [acc[(label, s, t)] for t in ts])) for s in seeds]
-            b = [float(np.dot(w, [acc[(BASELINE, s, t)] for t in ts])) for s in seeds]
+            b = [float(np.dot(w, [acc[(reference, s, t)] for t in ts])) for s in seeds]
             return paired_t(d, b)
         s = seeds[0]
         if weights is not None:  # the one-seed average: mean of the two half-widths, an upper bound
@@ -253,7 +252,7 @@ def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, 
                             r.method + " (mean of the two half-widths, an upper bound)")
         oc = outcomes(ts)
         if oc is None:
-            return Interval(float(np.mean([acc[(label, s, t)] - acc[(BASELINE, s, t)] for t in ts])), float("nan"),
+            return Interval(float(np.mean([acc[(label, s, t)] - acc[(reference, s, t)] for t in ts])), float("nan"),
                             "single seed, no per-image outcomes")
         return paired_bootstrap(oc[0][0], oc[1][0])
 
