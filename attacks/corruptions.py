@@ -266,7 +266,8 @@ def corrupted_batch(x: torch.Tensor, severities: tuple[int, ...], generator: tor
     """Every (corruption, severity) copy of the [0, 1] batch ``x`` as uint8 CIFAR-10-C levels, drawing from
     ``generator`` — or, when this exact batch was corrupted before from the same generator state by the same
     code, read from ``cache_dir()/corruptions`` with the generator moved to where generating would leave it.
-    The corrupted test set is the same for every model, so it is made once (about 115 MB per 500 images)."""
+    The corrupted test set is the same for every model, so it is made once (about 115 MB per 500 images), on
+    the CPU whatever device evaluates (the same images on a GPU)."""
     h = hashlib.sha256(_source_digest().encode())
     h.update(repr(tuple(severities)).encode())
     h.update(x.detach().cpu().contiguous().numpy().tobytes())
@@ -283,7 +284,7 @@ def corrupted_batch(x: torch.Tensor, severities: tuple[int, ...], generator: tor
     for name in CORRUPTIONS:
         for sev in severities:
             keys.append((name, sev))
-            images.append((corrupt(x, name, sev, generator) * 255).round().to(torch.uint8).cpu())
+            images.append((corrupt(x.cpu(), name, sev, generator) * 255).round().to(torch.uint8).cpu())
     checkpoint.save_atomic({"keys": keys, "images": torch.stack(images), "generator_after": generator.get_state()},
                            path)
     return dict(zip(keys, images, strict=True))

@@ -43,7 +43,8 @@ class PGD(ThreatModel):
         adv = x.clone()
         if c.random_start:
             with seeded_global_rng(generator):  # the same start torchattacks draws from the seeded global RNG
-                adv = (adv + torch.empty_like(adv).uniform_(-c.eps, c.eps)).clamp(0, 1)
+                start = torch.empty_like(adv, device="cpu").uniform_(-c.eps, c.eps)  # drawn on the CPU on any device
+                adv = (adv + start.to(adv.device)).clamp(0, 1)
         correct = torch.ones(len(x), dtype=torch.bool, device=x.device)
         active = torch.arange(len(x), device=x.device)
         with torch.enable_grad():

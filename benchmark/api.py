@@ -58,7 +58,7 @@ def load_model(defense: str, seed: int = 0, budget: str = "quick", arch: str = "
 
 def _threat_specs(threats: str | Sequence[str]) -> list[str]:
     if isinstance(threats, str):
-        return list(SUITES[threats]) if threats in SUITES else specs.split_specs(threats)
+        return list(dict.fromkeys(n for part in specs.split_specs(threats) for n in SUITES.get(part.strip(), (part,))))
     return list(threats)
 
 

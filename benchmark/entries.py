@@ -152,11 +152,12 @@ def _latency(rows) -> dict:
 
 def control_of(defense: str, defense_config: dict) -> str | None:
     """The compute-matched control of a fine-tuned pruning entry: ``finetune-only`` with the same number
-    of fine-tuning rounds (``iterations``); None for other defenses and for retrained adjustments."""
+    of fine-tuning rounds (``iterations``) of as many epochs (``finetune_epochs``); None for other defenses
+    and for retrained adjustments."""
     if not defense.startswith("prune") or defense_config.get("adjustment", "fine-tune") != "fine-tune":
         return None
-    k = defense_config.get("iterations")
-    return "finetune-only" if k is None else f"finetune-only(iterations={k})"
+    args = [f"{k}={defense_config[k]}" for k in ("iterations", "finetune_epochs") if defense_config.get(k) is not None]
+    return f"finetune-only({','.join(args)})" if args else "finetune-only"
 
 
 def uses_extra_data(defense_config: dict) -> bool:

@@ -60,6 +60,9 @@ def evaluate(
     device = torch.device(device or (first.device if first is not None else "cpu"))
     if model.training:
         model.eval()  # attacks must see the deterministic inference network (no batch-norm updates)
+    if device.type == "cuda":  # fp32 attacks: TF32 would round the convolutions' inputs to 10 mantissa bits
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     model.to(device, dtype=torch.float32, memory_format=torch.channels_last)
     for p in model.parameters():
         p.requires_grad_(False)  # gradients flow to the input only; parameters are not accumulated into
@@ -76,7 +79,9 @@ def evaluate(
 
 
 def _evaluate_one(model, threat, x_test, y_test, seed, bs, device, progress) -> ThreatResult:
-    g = torch.Generator(device=device).manual_seed(seed)
+    # a CPU generator on every device: a GPU evaluation draws the same occlusion patches, random starts and
+    # corruptions as a CPU one (its draws are moved to the batch's device), so `verify` re-checks it on a CPU
+    g = torch.Generator().manual_seed(seed)
     idx = subset_indices(len(x_test), threat.n_images, seed)
     outcomes: dict[str, list[torch.Tensor]] = {}
     t0 = time.perf_counter()

@@ -62,8 +62,9 @@ class RunConfig:
 
 
 def resolve_threats(text: str) -> tuple[str, ...]:
-    """A suite name or a comma-separated list of threat specs → threat specs (validated)."""
-    names = SUITES.get(text.strip()) or tuple(split_specs(text))
+    """Suite names and threat specs, comma-separated (``paper,eps-sweep``, ``full``, ``fgsm,pgd(eps=4/255)``)
+    → threat specs, each once in first-seen order (validated)."""
+    names = tuple(dict.fromkeys(n for part in split_specs(text) for n in SUITES.get(part.strip(), (part,))))
     for n in names:
         specs.build(THREAT_MODELS, n)
     return names
@@ -231,7 +232,8 @@ class Job:
             model, info = self.defended_network(data)
             check_model(model, self.defense.label)
             todo = [specs.build(THREAT_MODELS, t) for t in self.threats]
-            res = evaluate(model, todo, data.x_test, data.y_test, seed=EVAL_SEED, progress=self.cfg.progress)
+            res = evaluate(model, todo, data.x_test, data.y_test, seed=EVAL_SEED, progress=self.cfg.progress,
+                           device=Precision.for_budget(self.cfg.budget.precision).device)  # where it trained
             records = tuple(ThreatRecord(t.label, r.accuracy, r.n, r.seconds, t.config_dict(), r.correct, r.parts,
                                          r.unavailable) for t in todo for r in [res[t.label]])
             return JobOutcome(self.key, info, records)

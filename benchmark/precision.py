@@ -52,6 +52,8 @@ class Precision:
         if device.type == "cuda" and precision == "fp32":
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cudnn.deterministic = True  # the same seed retrains the same network on that GPU
+            torch.backends.cudnn.benchmark = False
         return cls(device, torch.bfloat16 if precision == "bf16" else None, True)
 
     def autocast(self):

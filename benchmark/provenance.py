@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -13,7 +14,11 @@ from typing import Any
 
 @functools.cache
 def code_version() -> str:
-    """``git describe`` of the source tree (``-dirty`` if modified), else the installed package version."""
+    """``$DEFENSE_BENCH_CODE_VERSION`` if set (a copy of a commit's tree without its ``.git``, e.g. on a
+    remote GPU machine, names the commit it was copied from), else ``git describe`` of the source tree
+    (``-dirty`` if modified), else the installed package version."""
+    if os.environ.get("DEFENSE_BENCH_CODE_VERSION", "").strip():
+        return os.environ["DEFENSE_BENCH_CODE_VERSION"].strip()
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=root,

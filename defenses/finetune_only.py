@@ -23,9 +23,10 @@ from defenses.base import Defense, ModelContext
 @dataclass(frozen=True)
 class FinetuneOnlyConfig:
     iterations: int | None = None  # fine-tuning rounds; None: the budget's pruning iterations
+    finetune_epochs: int | None = None  # epochs per round; None: the budget's (match the pruning run's)
 
     def __post_init__(self) -> None:
-        check_fields(self, "finetune-only", iterations="> 0")
+        check_fields(self, "finetune-only", iterations="> 0", finetune_epochs="> 0")
 
 
 @register_defense("finetune-only")
@@ -37,6 +38,7 @@ class FinetuneOnly(Defense):
 
     def transform_model(self, model: nn.Module, ctx: ModelContext) -> nn.Module:
         iterations = self.config.iterations if self.config.iterations is not None else ctx.iterations
+        epochs = self.config.finetune_epochs if self.config.finetune_epochs is not None else ctx.finetune_epochs
         for it in range(iterations):
-            model = ctx.finetune(model, ctx.finetune_epochs, f"prune{it}")
+            model = ctx.finetune(model, epochs, f"prune{it}")
         return model

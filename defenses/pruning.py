@@ -48,6 +48,8 @@ class PruneConfig:
     layer_criterion: str = "cka"  # block criterion, see defenses/block_criteria.py (the authors' CKA)
     adjustment: str = "fine-tune"  # one of ADJUSTMENTS
     iterations: int | None = None  # pruning iterations; None: the budget's (a dose–response curve sets it)
+    finetune_epochs: int | None = None  # fine-tuning epochs per iteration; None: the budget's (the quick
+    # dose–response study uses 1: issue 19 cut epochs per iteration before seeds to fit its compute limit)
 
     def __post_init__(self) -> None:
         CRITERIA.get(self.criterion)
@@ -56,7 +58,8 @@ class PruneConfig:
         if self.layer_criterion not in BLOCK_CRITERIA:
             raise ValueError(f"unknown layer_criterion {self.layer_criterion!r}; available: "
                              f"{', '.join(BLOCK_CRITERIA)}")
-        check_fields(self, "pruning", fraction="in [0, 1)", blocks_per_iteration="> 0", iterations="> 0")
+        check_fields(self, "pruning", fraction="in [0, 1)", blocks_per_iteration="> 0", iterations="> 0",
+                     finetune_epochs="> 0")
 
 
 # A pruning step, replayable on another copy of the same network: ("filters", [idxs per prunable layer])
@@ -114,6 +117,7 @@ class Pruning(Defense):
     def transform_model(self, model: nn.Module, ctx: ModelContext) -> nn.Module:
         cfg = self.config
         iterations = cfg.iterations if cfg.iterations is not None else ctx.iterations
+        ft_epochs = cfg.finetune_epochs if cfg.finetune_epochs is not None else ctx.finetune_epochs
         parent = copy.deepcopy(model)
         flops0 = count_flops(model)
         steps: list[Step] = []
@@ -125,7 +129,7 @@ class Pruning(Defense):
             apply_step(model, step)
             # the tag names the iteration: runs with more iterations share these fine-tunes (a dose–response)
             if cfg.adjustment == "fine-tune" or it < iterations - 1:
-                model = ctx.finetune(model, ctx.finetune_epochs, f"prune{it}")
+                model = ctx.finetune(model, ft_epochs, f"prune{it}")
         if cfg.adjustment == "fine-tune":
             return model
         if cfg.adjustment == "w-ticket":

@@ -205,6 +205,10 @@ def test_iterations_override_the_budget_and_the_control_fine_tunes_the_same_way(
     rec = []
     DEFENSES.create("finetune-only").transform_model(build_model("resnet20"), fake_ctx(images, labels, 2, rec))
     assert [t for t, _, _ in rec] == ["prune0", "prune1"]  # default: the budget's iterations
+    for spec in ("prune-layers(iterations=2,finetune_epochs=3)", "finetune-only(iterations=2,finetune_epochs=3)"):
+        rec = []  # finetune_epochs overrides the budget's epochs per round (the ctx says 1), for both alike
+        build(DEFENSES, spec).transform_model(build_model("resnet20").eval(), fake_ctx(images, labels, 1, rec))
+        assert [(t, e) for t, e, _ in rec] == [("prune0", 3), ("prune1", 3)], spec
 
 
 def test_runs_that_differ_only_in_iterations_share_their_fine_tunes(tiny8):
@@ -220,6 +224,8 @@ def test_runs_that_differ_only_in_iterations_share_their_fine_tunes(tiny8):
     assert ckpt("prune-filters(iterations=2)", "prune1").name.startswith("resnet8-smoke-s0-prune-filters-")
     assert ckpt("prune-filters(iterations=2)", "prune1") != ckpt("prune-layers(iterations=2)", "prune1")
     assert ckpt("prune-filters(iterations=2)", "prune1") != ckpt("finetune-only(iterations=2)", "prune1")
+    assert ckpt("prune-filters(iterations=2,finetune_epochs=1)", "prune1") == ckpt(
+        "prune-filters(iterations=4,finetune_epochs=1)", "prune1") != ckpt("prune-filters(iterations=2)", "prune1")
     assert ckpt("prune-filters(iterations=2,adjustment=scratch-e)", "scratch-e") != ckpt(
         "prune-filters(iterations=3,adjustment=scratch-e)", "scratch-e")  # the retraining itself is not shared
 

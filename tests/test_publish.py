@@ -337,6 +337,8 @@ def test_table_1_reads_each_pruning_row_against_the_baseline_and_the_control(tmp
 def test_retrained_adjustments_have_no_fine_tuning_control():
     assert E.control_of("prune-filters", {"adjustment": "fine-tune", "iterations": None}) == "finetune-only"
     assert E.control_of("prune-both", {"adjustment": "fine-tune", "iterations": 4}) == "finetune-only(iterations=4)"
+    assert (E.control_of("prune-layers", {"iterations": 3, "finetune_epochs": 1})
+            == "finetune-only(iterations=3,finetune_epochs=1)")  # the study's points: same rounds, same epochs
     assert E.control_of("prune-filters", {"adjustment": "scratch-b", "iterations": None}) is None
     assert E.control_of("cutout", {"size": 16}) is None
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The fp32 record backlog of the quick board (issues 18 and 19) in priority order, for a lent GPU (or any
+# machine): baseline seeds 3-4, then the dose-response study seed by seed (the finetune-only control at 1-12
+# fine-tuning rounds, prune-filters 1-12, prune-layers 1-6, prune-both 1-9 iterations, one fine-tuning epoch
+# each: issue 19's compute rule), each point with the paper suite and the eps sweep. Resumable: `run` skips every run whose record is already in RECORDS and reuses the
+# shared fine-tunes under WORK. The quick budget's fp32 sets TF32 off and cuDNN deterministic on a GPU.
+#
+#   leaderboard/staging/gpu_backlog.sh DATA.npz RECORDS WORK [SEEDS]     (SEEDS default: 0 1 2 3 4;
+#   BUDGET=smoke for a first look)
+set -u
+D=$1 R=$2 W=$3
+SEEDS=${4:-0 1 2 3 4}
+run() { python3 -m benchmark.cli run --budget "${BUDGET:-quick}" --data "$D" --records "$R" --out "$W" --no-progress \
+          --threats paper,eps-sweep "$@" || echo "run $* exited $?"; }
+points() {  # the study's defenses of one seed, the reference first
+  local d=baseline i
+  for i in $(seq 1 12); do d+=",finetune-only(iterations=$i,finetune_epochs=1)"; done
+  for i in $(seq 1 12); do d+=",prune-filters(iterations=$i,finetune_epochs=1)"; done
+  for i in $(seq 1 6); do d+=",prune-layers(iterations=$i,finetune_epochs=1)"; done
+  for i in $(seq 1 9); do d+=",prune-both(iterations=$i,finetune_epochs=1)"; done
+  echo "$d"
+}
+date -u +"%F %T baselines 3-4"
+run --defenses baseline --seed 3,4
+for s in $SEEDS; do
+  date -u +"%F %T study seed $s"
+  run --defenses "$(points)" --seed "$s"
+done
+date -u +"%F %T done"
