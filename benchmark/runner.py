@@ -49,6 +49,11 @@ def record(store: ResultsStore, outcome: JobOutcome) -> None:
                  ", ".join(f"{r.label} {100 * r.accuracy:.2f}" for r in outcome.results if r.unavailable is None))
 
 
+def t_done(done: dict[str, str], label: str) -> dict | None:
+    """The stored config of threat ``label`` (parsed), or None when it was not scored."""
+    return json.loads(done[label]) if label in done else None
+
+
 def plan(cfg: RunConfig, data_sizes: tuple[int, int], store: ResultsStore) -> list[Job]:
     """The jobs of the grid that still have work, each limited to its missing threats; marks them running."""
     jobs = []
@@ -59,8 +64,9 @@ def plan(cfg: RunConfig, data_sizes: tuple[int, int], store: ResultsStore) -> li
                 threats = [specs.build(THREAT_MODELS, t) for t in cfg.threats]  # labels of the specs
                 status = store.run_status(job.key)
                 done = store.threats_done(job.key, job.hash) if status else {}
+                # compared as parsed JSON: a record restored from its file has its config's keys sorted
                 todo = tuple(t for t, m in zip(cfg.threats, threats, strict=True)
-                             if done.get(m.label) != json.dumps(m.config_dict()))
+                             if t_done(done, m.label) != json.loads(json.dumps(m.config_dict())))
                 if status and status[0] == "done" and status[1] == job.hash and not todo:
                     log.info("%s: finished earlier, reused", job.key.slug)
                     continue

@@ -66,8 +66,13 @@ def paired_bootstrap(defense: Sequence[np.ndarray], baseline: Sequence[np.ndarra
     point = float(np.mean([d.mean() for d in diffs]))
     boot = np.zeros(resamples)
     for d in diffs:
-        idx = rng.integers(0, len(d), (resamples, len(d)))
-        boot += d[idx].mean(1)
+        # A resample's mean depends only on how many of its n draws are +1, -1 and 0 (the per-image deltas of
+        # two boolean outcomes), and those counts are Multinomial(n, observed shares): drawn directly, the
+        # same bootstrap distribution costs 3 numbers per resample instead of n (0.1 s → 0.1 ms per threat).
+        n = len(d)
+        shares = np.array([(d > 0).sum(), (d < 0).sum(), (d == 0).sum()]) / n
+        counts = rng.multinomial(n, shares, size=resamples)
+        boot += (counts[:, 0] - counts[:, 1]) / n
     boot /= len(diffs)
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return Interval(point, float(hi - lo) / 2, f"paired bootstrap over test images ({resamples} resamples)")

@@ -40,6 +40,8 @@ def test_paired_bootstrap_is_zero_for_identical_outcomes_and_covers_a_known_diff
     i = paired_bootstrap([a], [b])
     assert i.mean == pytest.approx(a.mean() - b.mean())
     assert 0 < i.half_width < 0.02 and abs(i.mean) > i.half_width
+    d = a.astype(float) - b  # the bootstrap's spread of a mean is the normal one here: 1.96 · sd / √n
+    assert i.half_width == pytest.approx(1.96 * d.std() / math.sqrt(len(d)), rel=0.1)
 
 
 def test_seeds_and_images_interval_equals_the_hand_computed_value():

@@ -370,3 +370,30 @@ def test_a_budget_declares_its_precision_and_another_is_keyed_apart(tmp_path, ca
         assert list(store.runs().seed) == [1]
     assert caplog.messages == ["resnet20-quick-s7-cutmix.json: trained in cpu bfloat16 channels_last, budget quick "
                                "declares fp32: not reused, trained again"]
+
+
+def test_a_restored_record_with_multi_field_threat_configs_is_reused_not_re_evaluated(tmp_path):
+    """A record file stores each threat's config with sorted keys; PGD's (eps, alpha, steps, random_start,
+    n_images) must still match the spec's own order, or every resumed run re-attacks (a GPU record once was
+    re-scored on the CPU that way, moving PGD at 2/255 by one image)."""
+    from benchmark.budgets import get_budget
+    from benchmark.job import resolve_threats
+    from benchmark.records import restore_records
+    from benchmark.results_store import ResultsStore
+    from benchmark.runner import plan
+
+    src = next(p for d in ("runs", "staging") for p in (BOARD / d / "quick").glob("resnet20-quick-s3-baseline.json"))
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / src.name).write_text(src.read_text())
+    q = get_budget("quick")
+    threats = resolve_threats("paper,eps-sweep")
+    assert sum(t.startswith("pgd(") for t in threats) == 4
+    cfg = RunConfig(budget=q, defenses=("baseline",), threats=threats, out=tmp_path, seeds=(3,))
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        assert restore_records(records, store, tmp_path / "ckpt", q) == 1
+        assert plan(cfg, (50000, 10000), store) == []  # nothing left to do
+        more = RunConfig(budget=q, defenses=("baseline",), threats=(*threats, "pgd(eps=0.0625)"), out=tmp_path,
+                         seeds=(3,))
+        [job] = plan(more, (50000, 10000), store)
+        assert job.threats == ("pgd(eps=0.0625)",)  # only the threat it lacks
