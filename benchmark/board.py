@@ -9,7 +9,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from benchmark import curves
+from attacks import SUITES
+from benchmark import curves, study
 from benchmark import entries as E
 from benchmark.multiplicity import MARK, TABLE4_SUMMARY, holm, multiplicity_note  # noqa: F401 - re-exported
 
@@ -80,9 +81,9 @@ def _interval_note(group: list[dict]) -> str:
             + ("; ".join(methods) if methods else "no baseline to compare with"))
 
 
-def _qualifier(e: dict) -> str:
+def _qualifier(e: dict, group: list[dict] | None = None) -> str:
     """What a row's name does not say but a reader must know to compare it."""
-    notes = []
+    notes = [n] if group and (n := study.operating_note(e, group)) else []
     if e["defense"] == "cutout":
         fill = e["defense_config"].get("fill", "zero")  # entries from before the option filled with zeros
         notes.append("mean-colour hole" if fill == "mean" else "black hole = the occlusion threat's patch")
@@ -99,19 +100,40 @@ TABLE4_NOTE = (
     "network trained here on CIFAR-10, whose styles are other CIFAR-10 training images — not paintings, not an "
     "ImageNet VGG; \"extra data\": trained with data beyond CIFAR-10's training set. Jordao & Pedrini's own Table 4 "
     "gathered its rows from different papers, budgets and (for the competitors) ImageNet models, so its numbers are "
-    "not comparable number for number with these.")
+    "not comparable number for number with these. A pruning row quotes its structure's operating point: the "
+    "dose–response point nearest 50% of FLOPs removed (chosen by size, never by accuracy; every point is in "
+    "the dose–response section).")
+
+
+def is_sweep(label: str) -> bool:
+    """A point of the ε sweep (FGSM below 8/255 on all images, PGD-20 on the seeded 1k): its own table."""
+    p = curves._eps_of(label)
+    return bool(p) and label not in ("fgsm", "pgd") and (p[0] == "fgsm" or p[2] == 1000)
+
+
+def suite_table(rows: list[dict]) -> str | None:
+    """Every threat beyond the paper's four and the ε sweep (the `full` suite's), with its n; None if none ran."""
+    threats = [t for t in _threats(rows) if t not in SUITES["paper"] and not is_sweep(t)]
+    if not threats:
+        return None
+    n = {t: max(e["threats"][t].get("n") or 0 for e in rows if t in e["threats"]) for t in threats}
+    body = [[f"`{e['name']}`", ",".join(map(str, e["seeds"]))]
+            + [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"]) if t in e["threats"] else "–" for t in threats]
+            + [masking_cell(e["masking"])] for e in _order(rows)]
+    return _table(["Defense", "Seeds"] + [f"{threat_title(t)} (n={n[t]:,})" for t in threats] + ["Masking"], body)
 
 
 def table4(group: list[dict], plot: str | None = None) -> str:
-    threats = _threats(group)
+    shown = study.table4_entries(group)
+    threats = [t for t in _threats(shown) if t in SUITES["paper"]]  # the paper's columns; the rest below
     header = (["Defense", "Seeds"] + [threat_title(t) for t in threats] + ["Robustness", "Generalization", "Average",
                                                                    "Params", "FLOPs", "Masking"])
     rows = []
-    for e in _order(group):
+    for e in _order(shown):
         d = e["deltas"] or {}
         accs = [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"]) if t in e["threats"] else "–"
                 for t in threats]
-        rows.append([f"`{e['name']}`{_qualifier(e)}", ",".join(map(str, e["seeds"]))] + accs
+        rows.append([f"`{e['name']}`{_qualifier(e, group)}", ",".join(map(str, e["seeds"]))] + accs
                     + [_delta(d.get(k)) for k in TABLE4_SUMMARY]
                     + [f"{e['params'] / 1e6:.3f} M", f"{e['flops'] / 1e6:.1f} M", masking_cell(e["masking"])])
     text = _table(header, rows) + "\n\n" + TABLE4_NOTE
@@ -120,8 +142,12 @@ def table4(group: list[dict], plot: str | None = None) -> str:
     return text
 
 
+def _paper_threats(group: list[dict]) -> list[str]:
+    return [t for t in _threats(group) if t in SUITES["paper"] and t != "clean"]
+
+
 def _pruning_rows(group: list[dict], pick) -> list[list[str]]:
-    threats = [t for t in _threats(group) if t != "clean"]
+    threats = _paper_threats(group)
     rows = []
     for e in _order(group):
         if not e["defense"].startswith("prune") or not pick(e):
@@ -139,11 +165,12 @@ def _pruning_rows(group: list[dict], pick) -> list[list[str]]:
 def pruning_tables(group: list[dict]) -> list[str]:
     """The paper's Tables 1–3 from the pruning entries: by kind (filters/layers/both, default options),
     by adjustment (Table 2) and by criterion (Table 3); each where such entries exist."""
-    threats = [t for t in _threats(group) if t != "clean"]
+    threats = _paper_threats(group)
     header = (["Method", "Params ↓", "FLOPs ↓", "Clean Δ"] + [f"{threat_title(t)} Δ" for t in threats]
               + ["Robustness", "Clean Δ vs control", "Robustness vs control"])
+    ops = {id(e) for e in study.operating_points(group).values()}
     specs = [
-        ("Table 1 — structural pruning vs its unpruned parent", lambda e: e["name"] == e["defense"]),
+        ("Table 1 — structural pruning vs its unpruned parent", lambda e: e["name"] == e["defense"] or id(e) in ops),
         ("Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket",
          lambda e: "adjustment" in e["name"]),
         ("Table 3 — filter-importance criteria", lambda e: "criterion" in e["name"]),
@@ -246,11 +273,16 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
             p = plot(group, plot_dir / f"plot-{arch}-{budget}.png")
             if p is not None:
                 png = os.path.relpath(p, md_dir) if md_dir else str(p)
-        parts += [table4(group, png), "", multiplicity_note(group), ""]
+        shown = study.table4_entries(group)
+        parts += [table4(group, png), "", multiplicity_note(shown), ""]
+        if (full := suite_table(shown)) is not None:
+            parts += ["### The full threat suite", "", full, "",
+                      "Accuracy (%), mean ± 95% half-width over seeds, on the n test images named (the seeded "
+                      "subset where n < 10,000); Masking: the gradient-masking checks of the suite.", ""]
         for t in pruning_tables(group):
             parts += [t, ""]
         for title, (text, fig) in (
-                ("Accuracy against ε", curves.eps_section(group, _order(group), plot_dir and plot_dir / f"eps-{arch}-"
+                ("Accuracy against ε", curves.eps_section(group, _order(shown), plot_dir and plot_dir / f"eps-{arch}-"
                                                                                                 f"{budget}.png")),
                 ("Pruning dose–response against the control", curves.dose_section(
                     group, plot_dir and plot_dir / f"dose-{arch}-{budget}.png"))):

@@ -366,7 +366,7 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
                               latency_ms=flops / 82e6 + seed / 10, latency_ms_parent=1.0,
                               train_seconds=600.0, train_epochs=12, device="cpu", threads=2,
                               train_precision="cpu fp32 channels_last", train_images_seen=600000, cpu="AVX512")
-            for i, threat in enumerate(["clean", "fgsm", "occlusion", "semantic", *sweep]):
+            for i, threat in enumerate(["clean", "fgsm", "occlusion", "semantic", *sweep, "pgd"]):
                 a = 0.5 + i / 20 + seed / 100 + shift
                 store.add_result(key, threat, a, 10000, 1.0, {}, torch.arange(10000) < round(a * 10000))
             store.finish_run(key)
@@ -375,7 +375,19 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
     md = render(entries, plot_dir=tmp_path, md_dir=tmp_path)
     dose = md.split("### Pruning dose–response against the control")[1].split("###")[0]
     rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in dose.splitlines() if ln.startswith("| filters")]
-    assert [r[:4] for r in rows] == [["filters", "1", "14.6%", "14.6%"], ["filters", "2", "50.0%", "50.0%"]]
+    assert [r[:4] for r in rows] == [["filters", "1", "14.6%", "14.6%"], ["filters", "2 ◆", "50.0%", "50.0%"]]
+    # Table 4: the paper's columns only, the baseline and the operating point (50% FLOPs), no control points
+    t4 = md.split("### Table 4")[1].split("![")[0]
+    assert "| Defense | Seeds | Clean | FGSM | Occlusion | Semantic | Robustness |" in t4
+    assert [ln.split("|")[1].strip() for ln in t4.splitlines() if ln.startswith("| `")] == [
+        "`baseline`", "`prune-filters(iterations=2)` (operating point: 2 iterations, 50.0% FLOPs removed)"]
+    t1 = md.split("### Table 1")[1].split("### Table 2")[0]
+    assert [ln.split("|")[1].strip() for ln in t1.splitlines() if ln.startswith("| `")] == [
+        "`prune-filters(iterations=2)`"]
+    assert "| Method | Params ↓ | FLOPs ↓ | Clean Δ | FGSM Δ | Occlusion Δ | Semantic Δ | Robustness |" in t1
+    full = md.split("### The full threat suite")[1].split("###")[0]
+    assert "| Defense | Seeds | PGD (n=10,000) | Masking |" in full  # the sweep's points stay in their table
+    assert "| `baseline` | 0,1 | 85.50 ± " in full  # threat 7: 0.5 + 0.35 + mean seed 0.005
     assert [r[4] for r in rows] == ["0.90 of 1.00", "0.55 of 1.00"]  # ms, mean over seeds 0 and 1 (+0, +0.1)
     assert [r[5].split(" ±")[0] for r in rows] == ["+1.00", "+2.00"]  # 1.2 − 0.2 and 2.4 − 0.4 points
     assert [r[6].split(" ±")[0] for r in rows] == ["+1.00", "+2.00"]
