@@ -13,6 +13,7 @@ from attacks import SUITES
 from benchmark import curves, study
 from benchmark import entries as E
 from benchmark.multiplicity import MARK, TABLE4_SUMMARY, holm, multiplicity_note  # noqa: F401 - re-exported
+from benchmark.verdict import verdict
 
 THREAT_TITLES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack", "semantic-hsv": "HSV",
                  "occlusion-worst": "Occlusion (worst)", "corruptions": "CIFAR-10-C"}
@@ -289,5 +290,7 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
             if text:
                 rel = fig and (os.path.relpath(fig, md_dir) if md_dir else str(fig))
                 parts += [f"### {title}", "", text, "", *([f"![{title}]({rel})", ""] if rel else [])]
+        if text := verdict(group):
+            parts += ["### The verdict at this budget", "", text, ""]
         parts += ["### Training compute", "", compute_table(group)]
     return "\n".join(parts).rstrip() + "\n"

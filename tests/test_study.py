@@ -33,3 +33,32 @@ def test_the_operating_point_is_nearest_half_the_flops_and_fewer_iterations_on_a
         "prune-filters(criterion=l1,iterations=7)", "cutout"]
     assert study.operating_note(group[2], group) == "operating point: 7 iterations, 50.9% FLOPs removed"
     assert study.operating_note(group[1], group) is None
+
+
+def _op(name: str, removed: float, rob: tuple, clean: tuple, avg: tuple, seeds=(0, 1, 2)) -> dict:
+    e = _e(name, removed)
+    d = lambda m, hw: {"mean": m, "ci95": hw}  # noqa: E731
+    e.update(seeds=list(seeds), deltas_vs_control={"robustness": d(*rob), "clean": d(*clean)},
+             deltas={"robustness": d(*rob), "average": d(*avg)})
+    return e
+
+
+def test_the_verdict_words_follow_the_declared_rules():
+    from benchmark.verdict import verdict
+
+    aug = {"name": "cutmix", "defense": "cutmix", "defense_config": {}, "seeds": [0, 1, 2],
+           "deltas": {"average": {"mean": 0.01, "ci95": 0.005}}}
+    group = [_op("prune-filters(iterations=7)", 0.5, (-0.03, 0.01), (-0.005, 0.004), (-0.04, 0.01)),
+             _op("prune-layers(iterations=4)", 0.46, (-0.02, 0.01), (-0.02, 0.005), (-0.02, 0.01)), aug]
+    text = verdict(group)
+    assert "1. *Pruning raises robustness.* **Refuted**" in text  # both intervals below zero
+    assert "filters (7 iterations, 50.0% FLOPs removed) -3.00 ± 1.00" in text
+    # clean: filters (-0.9, -0.1) excludes a 1-point loss, layers (-2.5, -1.5) lies beyond it: no common word
+    assert "2. *Pruning preserves generalization* (a clean loss under 1 point vs the control). **Not decided**" in text
+    assert "3. *Pruning beats the augmentation defenses on the Average.* **Refuted**" in text
+    assert "below 1 and above 0 of the 1 augmentation rows" in text and "Provisional" not in text
+    one_seed = [_op("prune-filters(iterations=7)", 0.5, (0.03, 0.01), (0.0, 0.002), (0.02, 0.001), seeds=(0,))]
+    text = verdict(one_seed)
+    assert "**Supported**: Robustness" in text and "**Provisional**" in text
+    assert "3. *Pruning beats" not in text  # no augmentation rows to compare with
+    assert verdict([aug]) == ""  # no operating point, no verdict

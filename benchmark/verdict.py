@@ -1,0 +1,87 @@
+"""The verdict, in words: one paragraph per conclusion of Jordao & Pedrini (2021) — robustness rises,
+generalization is preserved, pruning beats the augmentation defenses on the Average — each written from the
+entries' own numbers and 95% intervals, so it stays true as seeds land (issue 19, part 6).
+
+Decision rules (declared here, not chosen from the data): an effect is *supported* or *refuted* only where
+every operating point's interval lies on one side of zero, else *not decided*; generalization counts as
+preserved where the clean interval against the control excludes a loss larger than :data:`MARGIN`.
+"""
+
+from __future__ import annotations
+
+from benchmark import study
+
+MARGIN = 0.01  # a clean-accuracy loss of one point: the largest that "keeps accuracy" may hide
+AUGMENTATIONS = ("cutout", "mixup", "cutmix", "stylized", "shape-texture")
+
+
+def _iv(d: dict) -> str:
+    return f"{100 * d['mean']:+.2f} ± {100 * (d.get('ci95') or 0):.2f}"
+
+
+def _side(d: dict, at: float = 0.0) -> int:
+    """+1 if the interval lies above ``at``, -1 if below, 0 if it contains it (or has no half-width)."""
+    hw = d.get("ci95")
+    if hw is None or hw != hw:
+        return 0
+    return 1 if d["mean"] - hw > at else -1 if d["mean"] + hw < at else 0
+
+
+def _word(sides: list[int], up: str, down: str) -> str:
+    if sides and all(s > 0 for s in sides):
+        return up
+    if sides and all(s < 0 for s in sides):
+        return down
+    return "**Not decided** at this budget"
+
+
+def verdict(group: list[dict]) -> str:
+    """The verdict paragraphs for one (architecture, budget) group; empty without operating points."""
+    ops = {k: e for k, e in study.operating_points(group).items() if e.get("deltas_vs_control")}
+    if not ops:
+        return ""
+    seeds = sorted({s for e in ops.values() for s in e["seeds"]})
+    where = {k: f"{study.STRUCTURES[k]} ({e['defense_config']['iterations']} iterations, "
+                f"{100 * study.flops_removed(e):.1f}% FLOPs removed)" for k, e in ops.items()}
+    rob = {k: e["deltas_vs_control"]["robustness"] for k, e in ops.items()}
+    cln = {k: e["deltas_vs_control"]["clean"] for k, e in ops.items()}
+    points = [e for e in group if e["defense"] in study.STRUCTURES and study.is_point(e)
+              and (e.get("deltas_vs_control") or {}).get("robustness")]
+    below = sum(_side(e["deltas_vs_control"]["robustness"]) < 0 for e in points)
+    above = sum(_side(e["deltas_vs_control"]["robustness"]) > 0 for e in points)
+    few = min(len(e["seeds"]) for e in ops.values()) < 2
+    out = [f"Read from {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) at each structure's operating point; "
+           "Δ in points, 95% intervals as in Table 4."
+           + (" **Provisional**: with one seed an interval carries test-image noise only, not the seed-to-seed "
+              "spread of training, so these words may change as the study's 5 seeds land." if few else ""), ""]
+    rises = _word([_side(d) for d in rob.values()], "**Supported**", "**Refuted**")
+    vs_control = "; ".join(f"{where[k]} {_iv(d)}" for k, d in rob.items())
+    vs_base = "; ".join(f"{study.STRUCTURES[k]} {_iv(e['deltas']['robustness'])}" for k, e in ops.items()
+                        if (e.get("deltas") or {}).get("robustness"))
+    out.append(f"1. *Pruning raises robustness.* {rises}: Robustness Δ vs the compute-matched control {vs_control} "
+               f"(vs the unpruned baseline: {vs_base}). Over all {len(points)} curve points, {below} intervals lie "
+               f"below zero and {above} above.")
+    keep = [1 if _side(d, -MARGIN) > 0 else -1 if _side(d, -MARGIN) < 0 else 0 for d in cln.values()]
+    out.append(f"2. *Pruning preserves generalization* (a clean loss under {100 * MARGIN:g} point vs the control). "
+               f"{_word(keep, '**Supported**', '**Refuted**')}: Clean Δ vs control "
+               + "; ".join(f"{where[k]} {_iv(d)}" for k, d in cln.items()) + ".")
+    augs = {e["name"]: e["deltas"]["average"] for e in group
+            if e["defense"] in AUGMENTATIONS and (e.get("deltas") or {}).get("average")}
+    if augs:
+        cmp = []
+        for k, e in ops.items():
+            a = e["deltas"]["average"]
+            hi, lo = (a["mean"] + (a.get("ci95") or 0), a["mean"] - (a.get("ci95") or 0))
+            n_below = sum(hi < b["mean"] - (b.get("ci95") or 0) for b in augs.values())
+            n_above = sum(lo > b["mean"] + (b.get("ci95") or 0) for b in augs.values())
+            cmp.append((k, a, n_below, n_above))
+        word = _word([1 if na == len(augs) else -1 if nb == len(augs) else 0 for _, _, nb, na in cmp],
+                     "**Supported**", "**Refuted**")
+        out.append(f"3. *Pruning beats the augmentation defenses on the Average.* {word}: "
+                   + "; ".join(f"{where[k]} Average Δ {_iv(a)}, below {nb} and above {na} of the {len(augs)} "
+                               "augmentation rows with disjoint intervals" for k, a, nb, na in cmp)
+                   + " (" + ", ".join(f"`{n}` {_iv(d)}" for n, d in sorted(augs.items())) + ").")
+    out.append("Untested here: the paper's budget (ResNet-56 and MobileNetV2, 200 epochs, 5 pruning iterations of "
+               "20 fine-tuning epochs), other criteria and adjustments at the operating point (Tables 2 and 3), and "
+               "attacks beyond those listed; a verdict at this budget does not transfer to that one.")
+    return "\n".join(out)
