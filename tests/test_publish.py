@@ -1,6 +1,7 @@
 """Intervals, entries, the published leaderboard, verify and submit."""
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -205,8 +206,48 @@ def test_verify_passes_a_published_entry_and_fails_an_edited_one(cifar, tiny_bud
     checks = verify(path, cifar, progress=False)
     assert [(c.threat, c.ok) for c in checks if c.seed is not None] == [("clean", False), ("fgsm", True)]
     # the mean no longer matches the edited per-seed value either
-    assert [str(c).split(":")[0] for c in checks if not c.ok and c.seed is None] == ["FAIL  threats.clean.mean",
-                                                                                  "FAIL  threats.clean.ci95"]
+    assert [str(c).split(":")[0] for c in checks if not c.ok and c.seed is None] == [
+        "FAIL  stored outcomes of seed 0 clean", "FAIL  threats.clean.mean", "FAIL  threats.clean.ci95"]
+
+
+def test_verify_reads_derived_numbers_from_the_stored_outcomes_and_catches_an_edit_within_tolerance(
+        cifar, tiny_budget, tmp_path, monkeypatch):
+    """A re-evaluation that flips one image (as a GPU record re-checked on a CPU does) still passes, since the
+    deltas are recomputed from the outcomes the records store; an edit smaller than the re-evaluation's
+    tolerance, made consistently to a per-seed accuracy, its mean and its interval, fails on those outcomes."""
+    import benchmark.verify as V
+    from benchmark.entries import threat_summary
+    from benchmark.runner import RunConfig, run
+
+    board = tmp_path / "board"
+    run(RunConfig(budget=tiny_budget, defenses=("baseline", "cutout"), threats=("clean", "fgsm"), out=tmp_path / "w",
+                  seeds=(0,), progress=False, records=board / "runs" / "smoke"), data=cifar)
+    paths = publish([board / "runs" / "smoke"], board / "entries", board / "LEADERBOARD.md")
+    path = next(p for p in paths if "cutout" in p.name)
+    real, calls = V.evaluate, []
+
+    def flip_one(model, threats, *a, **k):  # the entry's own checkpoint is evaluated first, then the baseline's
+        res = real(model, threats, *a, **k)
+        calls.append(1)
+        if len(calls) > 1:
+            return res
+        c = res["fgsm"].correct.clone()
+        c[0] = ~c[0]
+        res["fgsm"] = dataclasses.replace(res["fgsm"], correct=c, accuracy=c.float().mean().item())
+        return res
+
+    monkeypatch.setattr(V, "evaluate", flip_one)
+    checks = verify(path, cifar, progress=False, tolerance=0.01)  # one image of 256 is 0.39 points
+    assert all(c.ok for c in checks), [str(c) for c in checks if not c.ok]
+    assert sum(str(c).startswith("PASS  stored outcomes of seed 0") for c in checks) == 2  # clean and fgsm
+    entry = json.loads(path.read_text())
+    fgsm = entry["threats"]["fgsm"]
+    fgsm["per_seed"]["0"] += 1 / 256  # one image of 256: inside the 1-point tolerance verify is given below
+    fgsm.update({k: v for k, v in threat_summary(fgsm["per_seed"], fgsm["n"]).items() if k != "per_seed"})
+    path.write_text(json.dumps(entry))
+    monkeypatch.setattr(V, "evaluate", real)
+    failed = [str(c).split(":")[0] for c in verify(path, cifar, progress=False, tolerance=0.01) if not c.ok]
+    assert "FAIL  stored outcomes of seed 0 fgsm" in failed
 
 
 def test_model_checks_reject_bad_outputs():
