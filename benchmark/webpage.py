@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
 from benchmark import entries as E
+from benchmark import study
 from benchmark.board import (
     MARK,
     TABLE4_NOTE,
@@ -25,6 +27,7 @@ from benchmark.board import (
     masking_cell,
     threat_title,
 )
+from benchmark.verdict import verdict
 
 PAPER_THREATS = ("clean", "fgsm", "occlusion", "semantic")
 
@@ -100,9 +103,17 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _name_cell(e: dict) -> str:
+def _inline_md(text: str) -> str:
+    """Escaped text with markdown's **strong**, *emphasis* and `code` as HTML (the verdict's paragraphs)."""
+    t = _esc(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
+    t = re.sub(r"\*(.+?)\*", r"<em>\1</em>", t)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+
+
+def _name_cell(e: dict, group: list[dict] | None = None) -> str:
     return (f'<td data-sort="{_esc(e["name"])}"><button class="name" data-detail="{_esc(e["name"])}" '
-            f'onclick="showDetail(this.dataset.detail)">{_esc(e["name"])}</button>{_esc(_qualifier(e))}</td>')
+            f'onclick="showDetail(this.dataset.detail)">{_esc(e["name"])}</button>{_esc(_qualifier(e, group))}</td>')
 
 
 def table4(group: list[dict], gid: str) -> str:
@@ -111,9 +122,9 @@ def table4(group: list[dict], gid: str) -> str:
             "FLOPs (M)", "Masking"]
     head = "".join(f'<th onclick="sortBy(this)" data-col="{_esc(c.lower())}">{_esc(c)}</th>' for c in cols)
     rows = []
-    for e in _order(group):
+    for e in _order(study.table4_entries(group)):  # each pruning structure at its operating point
         d = e["deltas"] or {}
-        cells = [_name_cell(e)]
+        cells = [_name_cell(e, group)]
         cells += [_cell(*_acc(e["threats"].get(t))) for t in threats]
         cells += [_cell(*_delta(d.get(k))) for k in TABLE4_SUMMARY]
         cells += [_cell(f"{e['params'] / 1e6:.3f}", repr(e["params"])), _cell(f"{e['flops'] / 1e6:.1f}",
@@ -177,6 +188,9 @@ def render_page(entries: list[dict], entries_dir: Path) -> str:
                  *(f'<h3>{title}</h3><img src="{name}-{_esc(gid)}.png" alt="{title}">' for name, title in
                    (("eps", "Accuracy against ε"), ("dose", "Pruning dose–response against the control"))
                    if (entries_dir.parent / f"{name}-{gid}.png").is_file()),
+                 *(("<h3>The verdict at this budget</h3>" + "".join(f"<p>{_inline_md(p)}</p>" for p in v.split("\n")
+                                                                    if p))
+                   for v in [verdict(group)] if v),
                  "<h3>Every threat evaluated</h3>", full_suite(group, gid),
                  "<h3>Details</h3>", *(detail(e, entries_dir) for e in _order(group))]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

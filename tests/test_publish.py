@@ -426,6 +426,13 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
     assert [ln.split("|")[1].strip() for ln in t1.splitlines() if ln.startswith("| `")] == [
         "`prune-filters(iterations=2)`"]
     assert "| Method | Params ↓ | FLOPs ↓ | Clean Δ | FGSM Δ | Occlusion Δ | Semantic Δ | Robustness |" in t1
+    from benchmark.webpage import render_page
+
+    page = render_page(entries, tmp_path)  # the web page's Table 4 quotes the same rows
+    t4_html = page.split('id="table4-resnet20-quick"')[1].split("</table>")[0]
+    assert t4_html.count("<tr data-name=") == 2 and 'data-name="prune-filters(iterations=2)"' in t4_html
+    assert "operating point: 2 iterations, 50.0% FLOPs removed" in t4_html
+    assert "<h3>The verdict at this budget</h3><p>Read from 2 seed(s)" in page and "<strong>" in page
     full = md.split("### The full threat suite")[1].split("###")[0]
     assert "| Defense | Seeds | PGD (n=10,000) | Masking |" in full  # the sweep's points stay in their table
     assert "| `baseline` | 0,1 | 85.50 ± " in full  # threat 7: 0.5 + 0.35 + mean seed 0.005
