@@ -29,18 +29,23 @@ class SemanticHSV(ThreatModel):
 
     @staticmethod
     def shift(x: torch.Tensor, dh: torch.Tensor, ds: torch.Tensor) -> torch.Tensor:
-        hsv = rgb_to_hsv(x)
+        return SemanticHSV.shift_hsv(rgb_to_hsv(x), dh, ds)
+
+    @staticmethod
+    def shift_hsv(hsv: torch.Tensor, dh: torch.Tensor, ds: torch.Tensor) -> torch.Tensor:
+        """:meth:`shift` of images already in HSV (the conversion is made once per batch, not per trial)."""
         h = (hsv[:, 0] + dh.view(-1, 1, 1)) % 1.0
         s = (hsv[:, 1] + ds.view(-1, 1, 1)).clamp(0, 1)
         return hsv_to_rgb(torch.stack((h, s, hsv[:, 2]), 1)).clamp(0, 1)
 
     def outcomes(self, model, x, y, generator):
         ok = torch.ones(len(x), dtype=torch.bool, device=x.device)  # broken once any trial errs
+        hsv = rgb_to_hsv(x)
         for _ in range(self.config.trials):
             dh = torch.rand(len(x), generator=generator, device=generator.device).to(x.device)
             ds = (torch.rand(len(x), generator=generator, device=generator.device) * 2 - 1).to(x.device)
             alive = ok.nonzero().squeeze(1)
             if len(alive) == 0:
                 break
-            ok[alive] = predict(model, self.shift(x[alive], dh[alive], ds[alive])) == y[alive]
+            ok[alive] = predict(model, self.shift_hsv(hsv[alive], dh[alive], ds[alive])) == y[alive]
         return {"": ok}
