@@ -53,6 +53,9 @@ def test_the_verdict_words_follow_the_declared_rules():
     text = verdict(group)
     assert "1. *Pruning raises robustness.* **Refuted**" in text  # both intervals below zero
     assert "filters (7 iterations, 50.0% FLOPs removed) -3.00 ± 1.00" in text
+    # upper ends -2 and -1 points, both below the paper's +1.1; MDE (1.96 + 0.84) / 1.96 × 1.00 = 1.43 points
+    assert "The paper's gains (+1.1 to +2.7) lie above the interval at 2 of 2 operating points" in text
+    assert "an effect of about 1.43 points (median over them)" in text
     # clean: filters (-0.9, -0.1) excludes a 1-point loss, layers (-2.5, -1.5) lies beyond it: no common word
     assert "2. *Pruning preserves generalization* (a clean loss under 1 point vs the control). **Not decided**" in text
     assert "3. *Pruning beats the augmentation defenses on the Average.* **Refuted**" in text
@@ -60,5 +63,6 @@ def test_the_verdict_words_follow_the_declared_rules():
     one_seed = [_op("prune-filters(iterations=7)", 0.5, (0.03, 0.01), (0.0, 0.002), (0.02, 0.001), seeds=(0,))]
     text = verdict(one_seed)
     assert "**Supported**: Robustness" in text and "**Provisional**" in text
+    assert "lie above the interval at 0 of 1 operating points" in text  # (+2, +4) does not exclude them
     assert "3. *Pruning beats" not in text  # no augmentation rows to compare with
     assert verdict([aug]) == ""  # no operating point, no verdict
