@@ -169,12 +169,14 @@ def pruning_tables(group: list[dict]) -> list[str]:
     threats = _paper_threats(group)
     header = (["Method", "Params ↓", "FLOPs ↓", "Clean Δ"] + [f"{threat_title(t)} Δ" for t in threats]
               + ["Robustness", "Clean Δ vs control", "Robustness vs control"])
-    ops = {id(e) for e in study.operating_points(group).values()}
-    specs = [
+    found = study.operating_points(group)
+    ops, filters = {id(e) for e in found.values()}, id(found.get("prune-filters"))
+    specs = [  # Tables 2 and 3 vary the filters' operating point, which is their fine-tune / PLS row
         ("Table 1 — structural pruning vs its unpruned parent", lambda e: e["name"] == e["defense"] or id(e) in ops),
         ("Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket",
-         lambda e: "adjustment" in e["name"]),
-        ("Table 3 — filter-importance criteria", lambda e: "criterion" in e["name"]),
+         lambda e: "adjustment" in e["name"] or (id(e) == filters and any("adjustment" in x["name"] for x in group))),
+        ("Table 3 — filter-importance criteria",
+         lambda e: "criterion" in e["name"] or (id(e) == filters and any("criterion" in x["name"] for x in group))),
     ]
     out = []
     for title, pick in specs:

@@ -395,7 +395,7 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
     budget = {"name": "quick", "archs": ["resnet20"], "epochs": 12, "batch_size": 256, "lr": 0.4}
     runs = {"baseline": (0.0, 82e6), "finetune-only(iterations=1)": (0.002, 82e6),
             "finetune-only(iterations=2)": (0.004, 82e6), "prune-filters(iterations=1)": (0.012, 70e6),
-            "prune-filters(iterations=2)": (0.024, 41e6)}
+            "prune-filters(iterations=2)": (0.024, 41e6), "prune-filters(criterion=l1,iterations=2)": (0.006, 41e6)}
     sweep = [t for t in SUITES["eps-sweep"] if t.startswith("fgsm")]
     for label, (shift, flops) in runs.items():
         defense = label.split("(")[0]
@@ -421,7 +421,13 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
     t4 = md.split("### Table 4")[1].split("![")[0]
     assert "| Defense | Seeds | Clean | FGSM | Occlusion | Semantic | Robustness |" in t4
     assert [ln.split("|")[1].strip() for ln in t4.splitlines() if ln.startswith("| `")] == [
-        "`baseline`", "`prune-filters(iterations=2)` (operating point: 2 iterations, 50.0% FLOPs removed)"]
+        "`baseline`", "`prune-filters(criterion=l1,iterations=2)`",
+        "`prune-filters(iterations=2)` (operating point: 2 iterations, 50.0% FLOPs removed)"]
+    t3 = md.split("### Table 3")[1].split("###")[0]  # the criterion against the operating point (PLS), both vs control
+    rows3 = [[c.strip().split(" ±")[0] for c in ln.split("|")[1:-1]] for ln in t3.splitlines() if ln.startswith("| `")]
+    assert [(r[0], r[8]) for r in rows3] == [("`prune-filters(criterion=l1,iterations=2)`", "(+) 0.20"),
+                                             ("`prune-filters(iterations=2)`", "(+) 2.00")]  # clean Δ vs control
+    assert "### Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket\n\n_No such runs" in md
     t1 = md.split("### Table 1")[1].split("### Table 2")[0]
     assert [ln.split("|")[1].strip() for ln in t1.splitlines() if ln.startswith("| `")] == [
         "`prune-filters(iterations=2)`"]
@@ -430,7 +436,7 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
 
     page = render_page(entries, tmp_path)  # the web page's Table 4 quotes the same rows
     t4_html = page.split('id="table4-resnet20-quick"')[1].split("</table>")[0]
-    assert t4_html.count("<tr data-name=") == 2 and 'data-name="prune-filters(iterations=2)"' in t4_html
+    assert t4_html.count("<tr data-name=") == 3 and 'data-name="prune-filters(iterations=2)"' in t4_html
     assert "operating point: 2 iterations, 50.0% FLOPs removed" in t4_html
     assert "<h3>The verdict at this budget</h3><p>Read from 2 seed(s)" in page and "<strong>" in page
     full = md.split("### The full threat suite")[1].split("###")[0]

@@ -2,7 +2,8 @@
 # The fp32 record backlog of the quick board (issues 18 and 19) in priority order, for a lent GPU (or any
 # machine): baseline seeds 3-4, then the dose-response study seed by seed (the finetune-only control at 1-12
 # fine-tuning rounds, prune-filters 1-12, prune-layers 1-6, prune-both 1-9 iterations, one fine-tuning epoch
-# each: issue 19's compute rule), each point with the paper suite and the eps sweep. Resumable: `run` skips every run whose record is already in RECORDS and reuses the
+# each: issue 19's compute rule), each point with the paper suite and the eps sweep; after seed 2, Tables 2 and
+# 3 (adjustments and criteria at the filters' operating point) on seeds 0-2. Resumable: `run` skips every run whose record is already in RECORDS and reuses the
 # shared fine-tunes under WORK. The quick budget's fp32 sets TF32 off and cuDNN deterministic on a GPU.
 #
 #   leaderboard/staging/gpu_backlog.sh DATA.npz RECORDS WORK [SEEDS]     (SEEDS default: 0 1 2 3 4;
@@ -20,10 +21,20 @@ points() {  # the study's defenses of one seed, the reference first
   for i in $(seq 1 9); do d+=",prune-both(iterations=$i,finetune_epochs=1)"; done
   echo "$d"
 }
+tables23() {  # issue 19's Tables 2 and 3 at the filters' operating point (7 iterations, 50.9% FLOPs on seed 0)
+  local d="baseline,finetune-only(iterations=7,finetune_epochs=1)" a c
+  for a in scratch-e scratch-b w-ticket; do d+=",prune-filters(adjustment=$a,iterations=7,finetune_epochs=1)"; done
+  for c in l1 expected-abs hrank kl; do d+=",prune-filters(criterion=$c,iterations=7,finetune_epochs=1)"; done
+  echo "$d"
+}
 date -u +"%F %T baselines 3-4"
 run --defenses baseline --seed 3,4
 for s in $SEEDS; do
   date -u +"%F %T study seed $s"
   run --defenses "$(points)" --seed "$s"
+  if [ "$s" = 2 ]; then  # the study's first three seeds, then Tables 2 and 3 on them, then seeds 3-4
+    date -u +"%F %T tables 2-3, seeds 0-2"
+    run --defenses "$(tables23)" --seed 0,1,2
+  fi
 done
 date -u +"%F %T done"
