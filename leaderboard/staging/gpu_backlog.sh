@@ -7,12 +7,12 @@
 # shared fine-tunes under WORK. The quick budget's fp32 sets TF32 off and cuDNN deterministic on a GPU.
 #
 #   leaderboard/staging/gpu_backlog.sh DATA.npz RECORDS WORK [SEEDS]     (SEEDS default: 0 1 2 3 4;
-#   BUDGET=smoke for a first look)
+#   BUDGET=smoke for a first look; COMMIT=1 to git-commit each record as it lands, on a machine with the repo)
 set -u
 D=$1 R=$2 W=$3
 SEEDS=${4:-0 1 2 3 4}
 run() { python3 -m benchmark.cli run --budget "${BUDGET:-quick}" --data "$D" --records "$R" --out "$W" --no-progress \
-          --threats paper,eps-sweep "$@" || echo "run $* exited $?"; }
+          --threats paper,eps-sweep ${COMMIT:+--commit} "$@" || echo "run $* exited $?"; }
 points() {  # the study's defenses of one seed, the reference first
   local d=baseline i
   for i in $(seq 1 12); do d+=",finetune-only(iterations=$i,finetune_epochs=1)"; done
