@@ -108,7 +108,7 @@ TABLE4_NOTE = (
 
 def is_sweep(label: str) -> bool:
     """A point of the ε sweep (FGSM below 8/255 on all images, PGD-20 on the seeded 1k): its own table."""
-    p = curves._eps_of(label)
+    p = curves.eps_of(label)
     return bool(p) and label not in ("fgsm", "pgd") and (p[0] == "fgsm" or p[2] == 1000)
 
 

@@ -14,7 +14,7 @@ from benchmark.registry import THREAT_MODELS
 STRUCTURES = study.STRUCTURES
 
 
-def _eps_of(label: str) -> tuple[str, float, int | None] | None:
+def eps_of(label: str) -> tuple[str, float, int | None] | None:
     """(attack, ε in /255, n_images) of an FGSM or PGD threat label, else None (PGD-100 diagnostics excluded)."""
     m = re.match(r"^(fgsm|pgd)\b", label)
     if not m:
@@ -29,7 +29,7 @@ def sweep(entry: dict) -> dict[str, dict[float, dict]]:
     """attack → ε → the entry's threat summary, for the FGSM (all images) and PGD-20 (seeded 1k) points."""
     out: dict[str, dict[float, dict]] = defaultdict(dict)
     for label, t in entry["threats"].items():
-        p = _eps_of(label)
+        p = eps_of(label)
         if p and (p[0] == "fgsm" or p[2] == 1000):
             out[p[0]][p[1]] = t
     return out
