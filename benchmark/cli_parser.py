@@ -36,7 +36,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> ar
     r.add_argument("--budget", default="quick", choices=sorted(BUDGETS), help="training budget (default: quick)")
     r.add_argument("--defenses", default=DEFAULT_DEFENSES,
                    help=f"comma-separated defense specs (default: {DEFAULT_DEFENSES})")
-    r.add_argument("--threats", default="paper", help="a suite name or comma-separated threat names")
+    r.add_argument("--threats", default="paper", help="suites and threat specs, comma-separated (e.g. paper,eps-sweep)")
     r.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision download)")
     r.add_argument("--out", default="runs", help="output directory (default: runs/)")
     r.add_argument("--seed", type=_seeds, default=None, help="seed or seeds, e.g. 0 or 0,1,2 (default: budget's)")
@@ -93,7 +93,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> ar
                                   "logits) or an architecture name (resnet20, resnet56, mobilenetv2)")
     ev.add_argument("--checkpoint", default=None, help="weights: a state dict or a defense-bench checkpoint "
                                                        "(read with weights_only=True)")
-    ev.add_argument("--threats", default="paper", help="a suite name or comma-separated threat specs (default: paper)")
+    ev.add_argument("--threats", default="paper", help="suites and threat specs, comma-separated (default: paper)")
     ev.add_argument("--n", type=int, default=None, help="first N images of the seeded test permutation (default: all)")
     ev.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")

@@ -174,3 +174,13 @@ def test_published_run_is_committed_per_job_and_resumes_on_a_fresh_machine(cifar
     assert runs.loc["prune-layers", "train_images_seen"] == 1024
     assert runs.loc["prune-layers", "cpu"] == runs.loc["baseline", "cpu"] == cpu_kind()  # e.g. "AVX512"
     assert (records / "resnet20-smoke-s0-prune-layers.json").is_file()
+
+
+def test_threat_lists_mix_suites_and_threats_each_once():
+    from attacks import SUITES
+    from benchmark.job import resolve_threats
+
+    assert resolve_threats("fgsm,paper") == ("fgsm", "clean", "occlusion", "semantic")  # first-seen order
+    both = resolve_threats("paper,eps-sweep")
+    assert both[:4] == SUITES["paper"] and both[4:] == SUITES["eps-sweep"] and len(both) == 4 + 7
+    assert resolve_threats("full") == tuple(SUITES["full"])
