@@ -16,7 +16,6 @@ import pandas as pd
 from scipy.stats import binomtest
 from torch import nn
 
-from attacks import SUITES
 from benchmark import checkpoint, specs
 from benchmark.budgets import get_budget
 from benchmark.conformance import SubmissionError, check_model
@@ -58,7 +57,9 @@ def load_model(defense: str, seed: int = 0, budget: str = "quick", arch: str = "
 
 def _threat_specs(threats: str | Sequence[str]) -> list[str]:
     if isinstance(threats, str):
-        return list(dict.fromkeys(n for part in specs.split_specs(threats) for n in SUITES.get(part.strip(), (part,))))
+        from benchmark.job import resolve_threats  # suites expanded inside a list, each threat once
+
+        return list(resolve_threats(threats))
     return list(threats)
 
 

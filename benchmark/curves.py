@@ -109,10 +109,6 @@ def _latency(e: dict) -> str:
     return f"{e['latency_ms']:.2f}{parent}"
 
 
-def _removed(e: dict, what: str) -> float:
-    return 1 - e[what] / e[f"{what}_parent"] if e[f"{what}_parent"] else math.nan
-
-
 def dose_section(group: list[dict], plot_path: Path | None) -> tuple[str, Path | None]:
     """Per structure: iterations, params and FLOPs removed, clean and robustness Δ vs the control (95%)."""
     curves = dose_response(group)
@@ -128,8 +124,8 @@ def dose_section(group: list[dict], plot_path: Path | None) -> tuple[str, Path |
 
     ops = study.operating_points(group)
     rows = [[STRUCTURES[k], str(_iterations(e)) + (" ◆" if e is ops.get(k) else ""),
-             f"{100 * _removed(e, 'params'):.1f}%",
-             f"{100 * _removed(e, 'flops'):.1f}%", _latency(e), delta(e["deltas_vs_control"].get("clean")),
+             f"{100 * study.removed(e, 'params'):.1f}%",
+             f"{100 * study.removed(e, 'flops'):.1f}%", _latency(e), delta(e["deltas_vs_control"].get("clean")),
              delta(e["deltas_vs_control"].get("robustness"))] for k, es in curves.items() for e in es]
     text = "\n".join(["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |",
                       *("| " + " | ".join(r) + " |" for r in rows)])
@@ -142,7 +138,7 @@ def dose_section(group: list[dict], plot_path: Path | None) -> tuple[str, Path |
         return text, None
     fig, axes = _figure(len(curves))
     for ax, (k, es) in zip(axes[0], curves.items(), strict=True):
-        x = [100 * _removed(e, "flops") for e in es]
+        x = [100 * study.removed(e, "flops") for e in es]
         for key, color in (("robustness", "tab:red"), ("clean", "tab:blue")):
             ds = [e["deltas_vs_control"].get(key) or {"mean": math.nan, "ci95": None} for e in es]
             y = [100 * d["mean"] for d in ds]

@@ -30,8 +30,13 @@ def is_point(e: dict) -> bool:
             and options(e["name"]) <= POINT_OPTIONS)
 
 
+def removed(e: dict, what: str = "flops") -> float:
+    """The fraction of the parent's ``what`` (``flops`` or ``params``) the entry's network no longer has."""
+    return 1 - e[what] / e[f"{what}_parent"] if e.get(f"{what}_parent") else float("nan")
+
+
 def flops_removed(e: dict) -> float:
-    return 1 - e["flops"] / e["flops_parent"] if e.get("flops_parent") else float("nan")
+    return removed(e, "flops")
 
 
 def operating_points(group: list[dict]) -> dict[str, dict]:
