@@ -17,6 +17,7 @@ from benchmark import entries as E
 from benchmark.cli import build_parser, main
 from benchmark.data import ENV_VAR
 from benchmark.registry import DEFENSES
+from benchmark.verify import TOLERANCE
 from defenses.albumentations_pipeline import EXAMPLE, AlbumentationsConfig, AlbumentationsPipeline
 from tests.conftest import REPO
 
@@ -59,8 +60,11 @@ def test_evaluate_model_on_a_published_checkpoint_reproduces_its_entry(cifar):
     model = db.load_model("prune-layers", seed=1)
     df = db.evaluate_model(model, threats="paper", data=cifar)
     assert list(df.index) == ["clean", "fgsm", "occlusion", "semantic"]
-    for threat in df.index:  # the evaluator's float32 mean: exact to 1e-7
-        assert df.loc[threat, "accuracy"] == pytest.approx(entry["threats"][threat]["per_seed"]["1"], abs=1e-6)
+    # Known answer: the entry's per-seed accuracies, within verify's tolerance (0.2 points). Exact on the CPU
+    # kind that made the record; another kind (AVX2 vs AVX-512 kernels) sums convolutions in another order and
+    # flips a handful of FGSM decisions: measured 6.13 vs 6.11 (2 of 10,000 images) on an AVX2-only CPU.
+    for threat in df.index:
+        assert abs(df.loc[threat, "accuracy"] - entry["threats"][threat]["per_seed"]["1"]) <= TOLERANCE, threat
         assert df.loc[threat, "n"] == 10000
     assert (df.ci95_low < df.accuracy).all() and (df.accuracy < df.ci95_high).all()
 
