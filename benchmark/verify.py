@@ -10,6 +10,12 @@ beside a checkpoint, the re-evaluated outcomes stand in for the stored ones.
 
 Not recomputed: the masking flag (it needs the diagnostic threats, which entries do not keep) and the
 compute facts (wall-clock times of another machine).
+
+:func:`stored_checks` is the fast half, with no evaluation: it rebuilds the entry from the run records beside its
+checkpoints (and the baseline's and control's) and compares every field — accuracies, intervals, deltas, masking
+cell, compute facts, hashes — and checks each record's accuracies against the per-image outcomes it stores. An
+edited number in an entry, or in a record's accuracy, fails it; an edit of the stored outcomes themselves is
+caught only by the re-evaluation of :func:`verify`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,3 +193,60 @@ def verify(entry_path: str | Path, data: Cifar10, tolerance: float = TOLERANCE, 
     for what, got in facts.items():
         checks.append(Check(what, entry[what], got, _same(entry[what], got, ROUNDING)))
     return checks
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts → {"a.b.c": leaf}; lists stay leaves."""
+    if isinstance(value, dict) and value:
+        return {k: v for key, sub in value.items() for k, v in _flatten(sub, f"{prefix}.{key}" if prefix else key)
+                .items()}
+    return {prefix: value}
+
+
+def _record_checks(rec: dict, name: str) -> list[Check]:
+    """Each stored accuracy of one run record against the per-image outcomes stored beside it."""
+    out = []
+    for r in rec.get("results", []):
+        if r.get("correct") and r.get("n"):
+            bits = np.unpackbits(np.frombuffer(base64.b64decode(r["correct"]), dtype=np.uint8))[: r["n"]]
+            out.append(Check(f"record {name} {r['threat']}: accuracy vs its per-image outcomes", r["accuracy"],
+                             float(bits.mean()), _same(r["accuracy"], float(bits.mean()), 1e-6)))
+    return out
+
+
+def stored_checks(entry_path: str | Path) -> list[Check]:
+    """No evaluation: every field of the entry against its rebuilding from the run records (one check per
+    number), plus each record's accuracies against its stored per-image outcomes."""
+    from benchmark.entries import build_entries, entry_filename
+    from benchmark.masking import entry_flags
+    from benchmark.results_store import ResultsStore, RunKey
+
+    entry_path = Path(entry_path)
+    entry = load_entry(entry_path)
+    arch, budget = entry["architecture"], entry["budget"]["name"]
+    names = [entry["name"], BASELINE, (entry.get("deltas_vs_control") or {}).get("control")]
+    checks: list[Check] = []
+    ckpts: dict[RunKey, str] = {}
+    with tempfile.TemporaryDirectory() as tmp, ResultsStore(Path(tmp) / "rebuilt.sqlite") as store:
+        for name in dict.fromkeys(n for n in names if n):
+            path = entry_path if name == entry["name"] else entry_path.parent / entry_filename(arch, budget, name)
+            if not path.is_file():
+                continue  # no baseline / control entry beside this one: the rebuilt deltas then differ and fail
+            for seed, rel in (load_entry(path)["checkpoints"] or {}).items():
+                rec_path = (path.parent / rel).with_suffix(".json")
+                try:
+                    rec = json.loads(rec_path.read_text())
+                    key = store.import_run(rec)
+                except (OSError, ValueError, KeyError, TypeError) as e:
+                    checks.append(Check(f"run record of {name} seed {seed} ({rec_path})", "readable", str(e), False))
+                    continue
+                ckpts[key] = rel
+                if name == entry["name"]:
+                    checks += _record_checks(rec, f"{name} seed {seed}")
+        rebuilt = next((e for e in build_entries(store, ckpts, entry_flags(store)) if e["name"] == entry["name"]),
+                       None)
+    if rebuilt is None:
+        return checks + [Check("entry rebuilt from its run records", entry["name"], None, False)]
+    have, want = _flatten(entry), _flatten(rebuilt)
+    return checks + [Check(k, have.get(k), want.get(k), k in have and k in want and _same(have[k], want[k], ROUNDING))
+                     for k in sorted(set(have) | set(want))]

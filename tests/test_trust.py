@@ -82,7 +82,13 @@ def test_verify_cli_fails_an_entry_whose_mean_or_delta_was_edited(cifar, cifar_p
     assert main(args) == 0
     # 36: the 34 re-evaluated and recomputed numbers, and the 2 stored outcome sets (clean, FGSM)
     assert capsys.readouterr().out.splitlines()[-1].startswith("PASS: 36/36 numbers reproduced")
-    entry = json.loads(cut.read_text())
+    stored = ["verify", "--stored", str(cut), str(board / "entries" / "resnet8-smoke-baseline.json")]
+    assert main(stored) == 0
+    assert [ln.split(": ")[-1] for ln in capsys.readouterr().out.splitlines()] == [
+        "77/77 fields equal to their rebuilding from the run records",  # 75 fields + 2 records' accuracies
+        "57/57 fields equal to their rebuilding from the run records"]
+    original = cut.read_text()
+    entry = json.loads(original)
     entry["threats"]["clean"]["mean"] += 0.05
     entry["deltas"]["fgsm"]["mean"] -= 0.05
     entry["flops"] *= 0.5
@@ -91,6 +97,32 @@ def test_verify_cli_fails_an_entry_whose_mean_or_delta_was_edited(cifar, cifar_p
     fails = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAIL")]
     assert [f.split(":")[0] for f in fails] == ["FAIL  threats.clean.mean", "FAIL  deltas.fgsm.mean", "FAIL  flops",
                                                 "FAIL"]
+    # the fast check catches the same three, and edits below the re-evaluation's tolerance too: one image of
+    # 512 in a per-seed accuracy, the masking cell, a training time
+    assert main(stored) == 1
+    fails = [ln.split("FAIL  ")[1].split(":")[0] for ln in capsys.readouterr().out.splitlines() if "FAIL  " in ln]
+    assert fails == ["deltas.fgsm.mean", "flops", "threats.clean.mean"]
+    entry = json.loads(original)
+    entry["threats"]["fgsm"]["per_seed"]["0"] += 1 / 512
+    entry["masking"] = "passed"
+    entry["compute"]["train_seconds"] += 1.0
+    cut.write_text(json.dumps(entry))
+    assert main(stored) == 1
+    fails = [ln.split("FAIL  ")[1].split(":")[0] for ln in capsys.readouterr().out.splitlines() if "FAIL  " in ln]
+    assert fails == ["compute.train_seconds", "masking", "threats.fgsm.per_seed.0"]
+    # a record whose accuracy was edited with the entry: its stored per-image outcomes disagree
+    cut.write_text(original)
+    rec_path = (cut.parent / json.loads(original)["checkpoints"]["0"]).with_suffix(".json")
+    rec = json.loads(rec_path.read_text())
+    clean = next(r for r in rec["results"] if r["threat"] == "clean")
+    clean["accuracy"] += 1 / 512
+    rec_path.write_text(json.dumps(rec))
+    entry = json.loads(original)
+    entry["threats"]["clean"]["per_seed"]["0"] = round(clean["accuracy"], 6)
+    cut.write_text(json.dumps(entry))
+    assert main(stored) == 1
+    fails = [ln.split("FAIL  ")[1].split(":")[0] for ln in capsys.readouterr().out.splitlines() if "FAIL  " in ln]
+    assert fails[0] == "record cutout seed 0 clean"
 
 
 def test_leaderboard_check_passes_the_published_board_and_fails_an_edited_entry(tmp_path, capsys):
