@@ -73,11 +73,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 0
     if args.publish:
         from benchmark.publish import publish
+        from benchmark.records import RECORD_FOLDERS, record_dirs
 
-        records = [Path(r) for r in args.records] if args.records else sorted(
-            p for p in (Path(args.board) / "runs").glob("*") if p.is_dir())
+        records = [Path(r) for r in args.records] if args.records else record_dirs(Path(args.board))
         if not records:
-            raise FileNotFoundError(f"no run records under {Path(args.board) / 'runs'}")
+            raise FileNotFoundError(f"no run records under {Path(args.board)}/{{{','.join(RECORD_FOLDERS)}}}")
         md = Path(args.board) / "LEADERBOARD.md"
         paths = publish(records, Path(args.board) / "entries", md)
         print(md.read_text())
@@ -112,9 +112,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from benchmark.data import load_cifar10
-    from benchmark.verify import verify
+    from benchmark.verify import stored_checks, verify
 
-    checks = verify(args.entry, load_cifar10(args.data), tolerance=args.tolerance / 100,
+    if args.stored:
+        failed_entries = 0
+        for path in args.entry:
+            checks = stored_checks(path)
+            bad = [c for c in checks if not c.ok]
+            failed_entries += bool(bad)
+            for c in bad:
+                print(f"{path}: {c}")
+            print(f"{'FAIL' if bad else 'PASS'}: {path}: {len(checks) - len(bad)}/{len(checks)} fields equal to "
+                  "their rebuilding from the run records")
+        return 1 if failed_entries else 0
+    if len(args.entry) > 1:
+        raise ValueError("verify re-evaluates one entry at a time; --stored checks several")
+    checks = verify(args.entry[0], load_cifar10(args.data), tolerance=args.tolerance / 100,
                     progress=not args.no_progress)
     for c in checks:
         print(c)

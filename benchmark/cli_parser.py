@@ -64,7 +64,8 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> ar
     lb.add_argument("--check", action="store_true",
                     help="re-render BOARD/LEADERBOARD.md from BOARD/entries and exit 1 if the committed file differs")
     lb.add_argument("--board", default="leaderboard", help="the published board's directory (default: leaderboard)")
-    lb.add_argument("--records", nargs="*", default=None, help="record directories (default: BOARD/runs/*)")
+    lb.add_argument("--records", nargs="*", default=None,
+                    help="record directories (default: BOARD/runs/* and BOARD/staging/*)")
     lb.set_defaults(func=commands["leaderboard"])
 
     sb = sub.add_parser("submit", help="train and evaluate a new defense under a budget and write its entry")
@@ -82,7 +83,9 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> ar
     sb.set_defaults(func=commands["submit"])
 
     vf = sub.add_parser("verify", help="re-evaluate an entry's stored checkpoints: PASS/FAIL per threat")
-    vf.add_argument("entry", help="leaderboard/entries/<entry>.json")
+    vf.add_argument("entry", nargs="+", help="leaderboard/entries/<entry>.json (several with --stored)")
+    vf.add_argument("--stored", action="store_true",
+                    help="no evaluation: rebuild each entry from its run records and compare every field (seconds)")
     vf.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
     vf.add_argument("--tolerance", type=float, default=0.2, help="allowed difference in points (default 0.2)")
     vf.add_argument("--no-progress", action="store_true")

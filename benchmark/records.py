@@ -62,12 +62,24 @@ def keep_record(store: ResultsStore, key: RunKey, final_ckpt: Path, records: Pat
     return paths
 
 
+# The board's record folders, each holding ``<budget>/<run>.json`` + ``.pt``: ``runs/`` (the first fp32 records)
+# and ``staging/`` (the fp32 re-training, published where it landed: moving its checkpoints would put them in the
+# repository's history twice).
+RECORD_FOLDERS = ("runs", "staging")
+
+
+def record_dirs(board: Path) -> list[Path]:
+    """Every ``board/<folder>/<budget>`` folder of :data:`RECORD_FOLDERS` that exists."""
+    return sorted(p for f in RECORD_FOLDERS for p in (board / f).glob("*") if p.is_dir())
+
+
 def publish_board(board: Path) -> list[Path]:
-    """Re-export ``board/entries`` from every ``board/runs/*`` and re-render ``board/LEADERBOARD.md``;
-    returns the files written (entries, markdown, plots)."""
+    """Re-export ``board/entries`` from every record folder (:func:`record_dirs`) and re-render the board;
+    returns what a commit of it must take: the entries folder (withdrawn entries are deleted files in it),
+    ``LEADERBOARD.md``, ``index.html`` and every figure."""
     md = board / "LEADERBOARD.md"
-    entries = publish(sorted(p for p in (board / "runs").glob("*") if p.is_dir()), board / "entries", md)
-    return [*entries, md, *board.glob("plot-*.png")]
+    publish(record_dirs(board), board / "entries", md)
+    return [board / "entries", md, board / "index.html", *sorted(board.glob("*.png"))]
 
 
 def commit_paths(paths: list[Path], message: str) -> None:

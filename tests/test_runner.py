@@ -174,6 +174,19 @@ def test_published_run_is_committed_per_job_and_resumes_on_a_fresh_machine(cifar
     assert runs.loc["prune-layers", "train_images_seen"] == 1024
     assert runs.loc["prune-layers", "cpu"] == runs.loc["baseline", "cpu"] == cpu_kind()  # e.g. "AVX512"
     assert (records / "resnet20-smoke-s0-prune-layers.json").is_file()
+    # what publishing wrote (entries, LEADERBOARD.md, index.html, figures) went into the same commits
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
+    assert status == "", status
+
+
+def test_the_board_reads_its_runs_and_staging_record_folders_only(tmp_path):
+    from benchmark.records import record_dirs
+
+    for d in ("runs/quick", "runs/smoke", "staging/quick", "entries/x", "stylizers/quick"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "runs" / "notes.txt").write_text("a file, not a folder")
+    assert [p.relative_to(tmp_path).as_posix() for p in record_dirs(tmp_path)] == [
+        "runs/quick", "runs/smoke", "staging/quick"]
 
 
 def test_threat_lists_mix_suites_and_threats_each_once():
