@@ -86,6 +86,16 @@ class Budget:
         words = train_precision.split()
         return ({"fp32": "fp32", "bfloat16": "bf16"}.get(words[1]) if len(words) > 1 else None) == self.precision
 
+    def foreign_precision(self, info: dict) -> str | None:
+        """The first arithmetic a run record's ``info`` names (its training's, then its fine-tuning's, as a
+        pruned network's own fine-tuning may run elsewhere than its parent's training) that this budget does not
+        accept; None when all belong on its board."""
+        for field in ("train_precision", "finetune_precision"):
+            made = info.get(field)
+            if (made is not None or field == "train_precision") and not self.accepts(made or ""):
+                return made or f"no {field}"
+        return None
+
     def hashed(self) -> dict:
         """The fields that enter a run's config hash. ``precision`` is left out: it is checked from what
         each record measured (``accepts``), so records of one configuration made before budgets declared a

@@ -206,6 +206,7 @@ class Job:
                       epochs=epochs, ckpt_path=self._retrain_ckpt(tag),
                       precision=precision, progress=self.cfg.progress, desc=f"{self.key.slug} {tag}")
             facts["train_seconds"] += r.seconds
+            facts["finetune_precision"] = r.precision  # checked like train_precision: one arithmetic per board
             # pruning's fine-tuning counts as training compute (the parent's images are already in facts)
             facts["train_images_seen"] = facts.get("train_images_seen", 0) + r.images_seen
             return m

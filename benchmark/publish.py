@@ -23,12 +23,13 @@ class PrecisionError(ValueError):
     """Records of another arithmetic than their budget declares: one board holds one precision."""
 
 
-def _precision_ok(rec: dict) -> bool:
+def _foreign_precision(rec: dict) -> str | None:
+    """The arithmetic of ``rec`` that its budget does not accept (training or fine-tuning), else None."""
     try:
         budget = get_budget(rec["key"]["budget"])
     except ValueError:  # a budget this code does not know: nothing declared to check against
-        return True
-    return budget.accepts(rec.get("info", {}).get("train_precision", ""))
+        return None
+    return budget.foreign_precision(rec.get("info", {}))
 
 
 def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[Path]:
@@ -42,8 +43,8 @@ def publish(records_dirs: list[Path], entries_dir: Path, md_path: Path) -> list[
             for d in records_dirs:
                 for rec_path in sorted(Path(d).glob("*.json")):
                     rec = json.loads(rec_path.read_text())
-                    if not _precision_ok(rec):
-                        refused.append(f"{rec_path.name} ({rec.get('info', {}).get('train_precision', '?')})")
+                    if (foreign := _foreign_precision(rec)) is not None:
+                        refused.append(f"{rec_path.name} ({foreign})")
                         continue
                     key = store.import_run(rec)
                     pt = rec_path.with_suffix(".pt")

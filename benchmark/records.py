@@ -25,10 +25,11 @@ def restore_records(records: Path, store: ResultsStore, ckpt_dir: Path, budget: 
     for path in sorted(records.glob("*.json")):
         rec = json.loads(path.read_text())
         key = RunKey(**rec["key"])
-        made = rec.get("info", {}).get("train_precision", "")
-        if budget is not None and key.budget == budget.name and not budget.accepts(made):
+        made = budget.foreign_precision(rec.get("info", {})) if budget is not None and key.budget == budget.name \
+            else None
+        if made is not None:
             log.warning("%s: trained in %s, budget %s declares %s: not reused, trained again", path.name,
-                        made or "an unrecorded precision", budget.name, budget.precision)
+                        made, budget.name, budget.precision)
             continue
         status = store.run_status(key)
         if status and status == ("done", rec["config_hash"]):

@@ -121,18 +121,19 @@ def _reuse_published_baseline(budget, seeds: tuple[int, ...], records: Path, dat
     import shutil
 
     from benchmark.job import Job, RunConfig
+    from benchmark.records import record_dirs
 
-    src = PUBLISHED_BOARD / "runs" / budget.name
+    sources = [d for d in record_dirs(PUBLISHED_BOARD) if d.name == budget.name]
     for seed in seeds:
         for arch in budget.archs:
-            rec = src / f"{arch}-{budget.name}-s{seed}-baseline.json"
-            target = records / rec.name
-            if not rec.is_file() or target.is_file():
+            name = f"{arch}-{budget.name}-s{seed}-baseline.json"
+            rec = next((d / name for d in sources if (d / name).is_file()), None)
+            target = records / name
+            if rec is None or target.is_file():
                 continue
             data = json.loads(rec.read_text())
             job = Job(RunConfig(budget=budget, out=records), "baseline", arch, seed, data_sizes)
-            if data.get("config_hash") != job.hash or not budget.accepts(data.get("info", {}).get("train_precision",
-                                                                                                   "")):
+            if data.get("config_hash") != job.hash or budget.foreign_precision(data.get("info", {})) is not None:
                 continue
             records.mkdir(parents=True, exist_ok=True)
             for p in (rec, rec.with_suffix(".pt")):

@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import json
+import logging
 import math
 
 import numpy as np
@@ -152,6 +153,32 @@ def test_publish_refuses_records_of_another_precision_than_the_budget_declares(t
     assert str(e.value) == ("1 records trained in another precision than their budget declares, not published: "
                             "resnet20-quick-s1-cutout.json (cpu bfloat16 channels_last)")
     assert not (tmp_path / "entries").exists() and not (tmp_path / "LEADERBOARD.md").exists()
+
+
+def test_a_pruned_network_fine_tuned_in_another_precision_is_refused_like_one_trained_in_it(tmp_path, caplog):
+    from benchmark.budgets import get_budget
+    from benchmark.records import restore_records
+
+    quick = get_budget("quick")
+    assert quick.foreign_precision({"train_precision": "cpu fp32 channels_last"}) is None
+    assert quick.foreign_precision({"train_precision": "cuda fp32", "finetune_precision": "cpu fp32"}) is None
+    assert quick.foreign_precision({"train_precision": "cpu fp32", "finetune_precision": "cpu bfloat16"}) \
+        == "cpu bfloat16"
+    assert quick.foreign_precision({}) == "no train_precision"
+    records = tmp_path / "runs" / "quick"
+    records.mkdir(parents=True)
+    _fp32_records(tmp_path, records)
+    rec = json.loads((records / "resnet20-quick-s1-cutout.json").read_text())
+    rec["info"]["finetune_precision"] = "cpu bfloat16 channels_last"  # fp32 parent, bf16 fine-tuning
+    (records / "resnet20-quick-s1-cutout.json").write_text(json.dumps(rec))
+    with pytest.raises(ValueError) as e:
+        publish([records], tmp_path / "entries", tmp_path / "LEADERBOARD.md")
+    assert str(e.value).endswith("not published: resnet20-quick-s1-cutout.json (cpu bfloat16 channels_last)")
+    with ResultsStore(tmp_path / "restored.sqlite") as store, caplog.at_level(logging.WARNING, "defense_bench"):
+        n = restore_records(records, store, tmp_path / "ckpt", quick)
+    assert n == len(list(records.glob("*.json"))) - 1
+    assert caplog.messages == ["resnet20-quick-s1-cutout.json: trained in cpu bfloat16 channels_last, budget quick "
+                               "declares fp32: not reused, trained again"]
 
 
 def test_publish_withdraws_the_entry_of_withdrawn_records(tmp_path):
