@@ -20,35 +20,48 @@ from benchmark import checkpoint, specs
 from benchmark.budgets import get_budget
 from benchmark.conformance import SubmissionError, check_model
 from benchmark.data import Cifar10, load_cifar10
-from benchmark.entries import entry_filename, load_entry
+from benchmark.entries import entry_filename, load_entries, load_entry
 from benchmark.evaluator import EVAL_SEED, evaluate
 from benchmark.masking import PGD, masking_checks
 from benchmark.models import build_model, conform_to_state_dict
 from benchmark.registry import DEFENSES, THREAT_MODELS
+from benchmark.study import is_point, operating_points
 from benchmark.submit import PUBLISHED_BOARD, import_file
 
 
+def _published(board: Path, budget: str, arch: str) -> list[dict]:
+    return [e for e in load_entries(board / "entries") if e["architecture"] == arch and e["budget"]["name"] == budget]
+
+
 def published_names(board: Path = PUBLISHED_BOARD, budget: str = "quick", arch: str = "resnet20") -> list[str]:
-    """Defenses with an entry on ``board`` for this budget and architecture."""
-    prefix = f"{arch}-{budget}-"
-    return sorted(p.stem[len(prefix):] for p in (board / "entries").glob(f"{prefix}*.json"))
+    """The names ``load_model`` takes on ``board`` for this budget and architecture: Table 4's rows, each
+    pruning structure by its own name (its operating point), then the dose–response points by their full names."""
+    group = _published(board, budget, arch)
+    ops = operating_points(group)
+    rows = sorted(e["name"] for e in group if not is_point(e)) + sorted(ops)
+    return sorted(rows) + sorted(e["name"] for e in group if is_point(e))
 
 
 def load_model(defense: str, seed: int = 0, budget: str = "quick", arch: str = "resnet20",
                board: str | Path = PUBLISHED_BOARD) -> nn.Module:
     """The published network of ``defense`` (eval mode; it takes [0, 1] images and normalises inside), read
-    from the committed checkpoint its entry lists, with ``weights_only=True``."""
+    from the committed checkpoint its entry lists, with ``weights_only=True``. A pruning structure's own name
+    (``prune-filters``) loads the operating point Table 4 quotes; a dose–response point takes its full name
+    (``prune-filters(iterations=7,finetune_epochs=1)``)."""
     board = Path(board)
     path = board / "entries" / entry_filename(arch, budget, defense)
-    if not path.is_file():
+    if path.is_file():
+        entry = load_entry(path)
+    else:
+        entry = operating_points(_published(board, budget, arch)).get(defense)
+    if entry is None:
         names = published_names(board, budget, arch)
         raise ValueError(f"no published {arch} {budget} entry {defense!r}; published: {', '.join(names) or 'none'}")
-    entry = load_entry(path)
     rel = entry["checkpoints"].get(str(seed))
     if rel is None:
         raise ValueError(f"{defense!r} has no published seed {seed}; seeds: "
                          f"{', '.join(sorted(entry['checkpoints']))}")
-    state = checkpoint.load(path.parent / rel)
+    state = checkpoint.load(board / "entries" / rel)
     model = build_model(arch)
     conform_to_state_dict(model, state["model"])  # a pruned network: the stored shapes decide
     model.load_state_dict(state["model"])

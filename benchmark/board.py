@@ -12,15 +12,9 @@ from pathlib import Path
 from attacks import SUITES
 from benchmark import curves, study
 from benchmark import entries as E
+from benchmark.labels import THREAT_TITLES, threat_title  # noqa: F401 - re-exported
 from benchmark.multiplicity import MARK, TABLE4_SUMMARY, holm, multiplicity_note  # noqa: F401 - re-exported
 from benchmark.verdict import verdict
-
-THREAT_TITLES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack", "semantic-hsv": "HSV",
-                 "occlusion-worst": "Occlusion (worst)", "corruptions": "CIFAR-10-C"}
-
-
-def threat_title(name: str) -> str:
-    return THREAT_TITLES.get(name, name.replace("-", " ").title())
 
 
 def run_notes(failed: list[tuple[str, str]], unavailable: list[tuple[str, str]]) -> str:
@@ -119,9 +113,11 @@ def suite_table(rows: list[dict]) -> str | None:
         return None
     n = {t: max(e["threats"][t].get("n") or 0 for e in rows if t in e["threats"]) for t in threats}
     body = [[f"`{e['name']}`", ",".join(map(str, e["seeds"]))]
-            + [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"]) if t in e["threats"] else "–" for t in threats]
+            + [_pct(e["threats"][t]["mean"], e["threats"][t]["ci95"]) + curves.seeds_mark(e["threats"][t], e["seeds"])
+               if t in e["threats"] else "–" for t in threats]
             + [masking_cell(e["masking"])] for e in _order(rows)]
-    return _table(["Defense", "Seeds"] + [f"{threat_title(t)} (n={n[t]:,})" for t in threats] + ["Masking"], body)
+    return _table(["Defense", "Seeds"] + [f"{threat_title(t)} (n={n[t]:,})" for t in threats] + ["Masking"], body) \
+        + "\n\n" + curves.SEEDS_NOTE
 
 
 def table4(group: list[dict], plot: str | None = None) -> str:

@@ -35,10 +35,21 @@ def sweep(entry: dict) -> dict[str, dict[float, dict]]:
     return out
 
 
-def _cell(t: dict | None) -> str:
+SEEDS_NOTE = ("(s0), (s0,1): the cell holds only those seeds, where its row has more (a threat still being "
+              "evaluated on the row's other seeds).")
+
+
+def seeds_mark(t: dict, seeds: list[int]) -> str:
+    """`` (s0)`` when threat summary ``t`` holds fewer seeds than its entry's ``seeds``, else ``""``."""
+    have = sorted(int(s) for s in t.get("per_seed", {}))
+    return f" (s{','.join(map(str, have))})" if have and have != sorted(seeds) else ""
+
+
+def _cell(t: dict | None, seeds: list[int]) -> str:
     if not t:
         return "–"
-    return f"{100 * t['mean']:.2f}" + (f" ± {100 * t['ci95']:.2f}" if t.get("ci95") is not None else "")
+    return (f"{100 * t['mean']:.2f}" + (f" ± {100 * t['ci95']:.2f}" if t.get("ci95") is not None else "")
+            + seeds_mark(t, seeds))
 
 
 def _savefig(fig, path: Path) -> Path:
@@ -67,11 +78,12 @@ def eps_section(group: list[dict], order: list[dict], plot_path: Path | None) ->
     if sum(len(s.get("pgd", {})) + len(s.get("fgsm", {})) > 2 for s in sweeps.values()) == 0:
         return "", None
     header = ["Defense"] + [f"{a.upper()} {x:g}/255" for a in ("fgsm", "pgd") for x in eps[a]]
-    rows = [[f"`{n}`"] + [_cell(s.get(a, {}).get(x)) for a in ("fgsm", "pgd") for x in eps[a]]
+    seeds = {e["name"]: e["seeds"] for e in order}
+    rows = [[f"`{n}`"] + [_cell(s.get(a, {}).get(x), seeds[n]) for a in ("fgsm", "pgd") for x in eps[a]]
             for n, s in sweeps.items()]
     text = "\n".join(["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |",
                       *("| " + " | ".join(r) + " |" for r in rows)])
-    text += "\n\nFGSM on every test image; PGD-20 (step ε/4) on the seeded 1,000."
+    text += "\n\nFGSM on every test image; PGD-20 (step ε/4) on the seeded 1,000. " + SEEDS_NOTE
     if plot_path is None:
         return text, None
     fig, axes = _figure(2)

@@ -27,6 +27,7 @@ from benchmark.board import (
     masking_cell,
     threat_title,
 )
+from benchmark.curves import SEEDS_NOTE, seeds_mark
 from benchmark.verdict import verdict
 
 PAPER_THREATS = ("clean", "fgsm", "occlusion", "semantic")
@@ -145,10 +146,14 @@ def full_suite(group: list[dict], gid: str) -> str:
         f'(n={_esc(max((e["threats"][t].get("n") or 0) for e in group if t in e["threats"]))})</th>' for t in threats)
     rows = []
     for e in _order(group):
-        cells = [_name_cell(e)] + [_cell(*_acc(e["threats"].get(t)), data_threat=t) for t in threats]
+        cells = [_name_cell(e)]
+        for t in threats:
+            text, key = _acc(e["threats"].get(t))
+            mark = seeds_mark(e["threats"][t], e["seeds"]) if t in e["threats"] else ""
+            cells.append(_cell(text + mark, key, data_threat=t))
         rows.append(f'<tr data-name="{_esc(e["name"])}">{"".join(cells)}</tr>')
     return (f'<p>{boxes}</p><div class="scroll"><table id="full-{gid}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>\n{chr(10).join(rows)}\n</tbody></table></div>')
+            f'<tbody>\n{chr(10).join(rows)}\n</tbody></table></div><p>{_esc(SEEDS_NOTE)}</p>')
 
 
 def detail(e: dict, entries_dir: Path) -> str:

@@ -480,3 +480,17 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
     assert (tmp_path / "dose-resnet20-quick.png").is_file() and (tmp_path / "eps-resnet20-quick.png").is_file()
     robust = next(e for e in entries if e["name"] == "prune-filters(iterations=2)")["deltas"]["robustness"]
     assert robust["mean"] == pytest.approx(0.024)  # the paper's three attacks only, not the sweep
+
+
+def test_a_cell_from_fewer_seeds_than_its_row_says_which():
+    from benchmark.board import threat_title
+    from benchmark.curves import seeds_mark
+
+    assert seeds_mark({"per_seed": {"0": 0.5}}, [0, 1, 2]) == " (s0)"
+    assert seeds_mark({"per_seed": {"0": 0.5, "1": 0.4}}, [0, 1, 2]) == " (s0,1)"
+    assert seeds_mark({"per_seed": {"2": 0.5, "0": 0.4, "1": 0.3}}, [0, 1, 2]) == ""
+    # an ε-sweep label reads as its attack and radius (the page's toggles fit a phone), a diagnostic as its fields
+    assert threat_title("pgd(eps=0.00784313725490196,alpha=0.00196078431372549,n_images=1000)") == "PGD 2/255 (1k)"
+    assert threat_title("fgsm(eps=0.01568627450980392)") == "FGSM 4/255"
+    assert threat_title("pgd(steps=100,n_images=1000)") == "PGD (steps=100, n_images=1000)"
+    assert threat_title("occlusion-worst") == "Occlusion (worst)" and threat_title("shape-bias") == "Shape Bias"
