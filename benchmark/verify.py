@@ -125,10 +125,15 @@ def stored_outcomes(ckpt: Path) -> dict[str, np.ndarray]:
     there is no readable record. Only JSON is read: nothing in a record is executed."""
     try:
         rec = json.loads(ckpt.with_suffix(".json").read_text())
-        return {r["threat"]: np.unpackbits(np.frombuffer(base64.b64decode(r["correct"]), dtype=np.uint8))[: r["n"]]
-                .astype(bool) for r in rec.get("results", []) if r.get("correct") and r.get("n")}
+        return {r["threat"]: _bits(r) for r in rec.get("results", []) if r.get("correct") and r.get("n")}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
+
+
+def _bits(result: dict) -> np.ndarray:
+    """The per-image outcomes (bool) of one result of a run record: base64 of the packed bits."""
+    packed = np.frombuffer(base64.b64decode(result["correct"]), dtype=np.uint8)
+    return np.unpackbits(packed)[: result["n"]].astype(bool)
 
 
 def _load(arch: str, path: Path):
@@ -208,7 +213,7 @@ def _record_checks(rec: dict, name: str) -> list[Check]:
     out = []
     for r in rec.get("results", []):
         if r.get("correct") and r.get("n"):
-            bits = np.unpackbits(np.frombuffer(base64.b64decode(r["correct"]), dtype=np.uint8))[: r["n"]]
+            bits = _bits(r)
             out.append(Check(f"record {name} {r['threat']}: accuracy vs its per-image outcomes", r["accuracy"],
                              float(bits.mean()), _same(r["accuracy"], float(bits.mean()), 1e-6)))
     return out
