@@ -55,8 +55,12 @@ def verdict(group: list[dict]) -> str:
     below = sum(_side(e["deltas_vs_control"]["robustness"]) < 0 for e in points)
     above = sum(_side(e["deltas_vs_control"]["robustness"]) > 0 for e in points)
     few = min(len(e["seeds"]) for e in ops.values()) < 2
-    out = [f"Read from {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) at each structure's operating point; "
-           "Δ in points, 95% intervals as in Table 4."
+    per = {study.STRUCTURES[k]: ", ".join(map(str, e["seeds"])) for k, e in ops.items()}
+    read = (f"Read from {len(seeds)} seed(s) ({', '.join(map(str, seeds))}) at each structure's operating point; "
+            if len(set(per.values())) == 1 else  # rows still landing: each structure's own seeds
+            "Read at each structure's operating point from seeds " + "; ".join(f"{v} ({k})" for k, v in per.items())
+            + "; ")
+    out = [read + "Δ in points, 95% intervals as in Table 4."
            + (" **Provisional**: with one seed an interval carries test-image noise only, not the seed-to-seed "
               "spread of training, so these words may change as the study's 5 seeds land." if few else ""), ""]
     rises = _word([_side(d) for d in rob.values()], "**Supported**", "**Refuted**")

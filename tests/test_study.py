@@ -60,6 +60,11 @@ def test_the_verdict_words_follow_the_declared_rules():
     assert "2. *Pruning preserves generalization* (a clean loss under 1 point vs the control). **Not decided**" in text
     assert "3. *Pruning beats the augmentation defenses on the Average.* **Refuted**" in text
     assert "below 1 and above 0 of the 1 augmentation rows" in text and "Provisional" not in text
+    assert text.startswith("Read from 3 seed(s) (0, 1, 2) at each structure's operating point;")
+    landing = [group[0], _op("prune-layers(iterations=4)", 0.46, (-0.02, 0.01), (-0.02, 0.005), (-0.02, 0.01),
+                             seeds=(0, 1))]  # a structure whose seeds are still landing: each its own
+    assert verdict(landing).startswith("Read at each structure's operating point from seeds 0, 1, 2 (filters); "
+                                       "0, 1 (layers); Δ in points")
     one_seed = [_op("prune-filters(iterations=7)", 0.5, (0.03, 0.01), (0.0, 0.002), (0.02, 0.001), seeds=(0,))]
     text = verdict(one_seed)
     assert "**Supported**: Robustness" in text and "**Provisional**" in text
