@@ -37,8 +37,7 @@ def published_names(board: Path = PUBLISHED_BOARD, budget: str = "quick", arch: 
     """The names ``load_model`` takes on ``board`` for this budget and architecture: Table 4's rows, each
     pruning structure by its own name (its operating point), then the dose–response points by their full names."""
     group = _published(board, budget, arch)
-    ops = operating_points(group)
-    rows = sorted(e["name"] for e in group if not is_point(e)) + sorted(ops)
+    rows = [e["name"] for e in group if not is_point(e)] + list(operating_points(group))
     return sorted(rows) + sorted(e["name"] for e in group if is_point(e))
 
 
