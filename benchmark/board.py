@@ -186,7 +186,7 @@ def pruning_tables(group: list[dict]) -> list[str]:
 
 def compute_table(group: list[dict]) -> str:
     header = ["Defense", "Epochs", "Train time / seed", "Images seen", "Est. train FLOPs", "Stylizer build",
-              "Device", "Precision", "Threads", "Code"]
+              "Device", "CPU", "Precision", "Fine-tune precision", "Threads", "Code"]
     rows = []
     for e in _order(group):
         c = e["compute"]
@@ -196,12 +196,13 @@ def compute_table(group: list[dict]) -> str:
                      "–" if not c.get("train_images_seen") else f"{c['train_images_seen'] / 1e6:.2f} M",
                      "–" if not flops else f"{flops / 1e12:.1f} T",
                      f"{c['stylizer']} ({c['stylizer_seconds'] / 60:.1f} min, once)" if c.get("stylizer") else "–",
-                     c["device"] + (f" ({c['cpu']})" if c.get("cpu") else ""),
-                     c.get("precision", "").replace(f"{c['device']} ", "") or "–", str(c.get("threads") or "–"),
+                     c["device"] or "–", c.get("cpu") or "–", c.get("precision") or "–",
+                     c.get("finetune_precision") or "–", str(c.get("threads") or "–"),
                      ", ".join(e["code_versions"])])
-    return _table(header, rows) + ("\n\nTrain time: wall-clock mean over the seeds that recorded it, on the machine "
-                                   "that ran each seed (CPU kind and precision shown per seed where they differ): "
-                                   "compare rows run alike.")
+    return _table(header, rows) + (
+        "\n\nTrain time: wall-clock mean over the seeds that recorded it, on the machine that ran each seed "
+        "(device, CPU kind, precision and threads shown per seed where they differ; a pruned network's precision "
+        "is its parent's training, the fine-tune precision its own): compare rows run alike.")
 
 
 def plot(group: list[dict], path: Path) -> Path | None:

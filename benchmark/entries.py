@@ -142,11 +142,12 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
 
 def _latency(rows) -> dict:
     """Measured CPU latency (ms per image, batch 1, this run's machine) of the defended network and its parent,
-    mean over seeds, where the runs recorded it."""
+    median over seeds, where the runs recorded it: one seed timed beside another process (672 ms for a network
+    that takes 2) must not move the point as a mean would."""
     out = {}
     for k in ("latency_ms", "latency_ms_parent"):
         if k in rows and rows[k].notna().any():
-            out[k] = float(rows[k].mean())
+            out[k] = float(rows[k].median())
     return out
 
 
@@ -189,13 +190,27 @@ def _compute(rows) -> dict:
            # forward + backward ≈ 3 forward passes per image (Kaplan et al. 2020); the stylizer's passes are
            # in train_seconds, not in this estimate
            "train_flops_estimate": 3 * flops_parent * seen if seen else None,
-           "device": str(first.device), "threads": int(first.threads) if "threads" in rows else None,
+           # where seeds ran differently (a CPU seed beside GPU seeds, a fine-tune on another machine than its
+           # parent's training) each of these says which seed ran how
+           "device": _by_seed(rows, "device"), "threads": _threads(rows),
            "precision": _by_seed(rows, "train_precision")}
+    if "finetune_precision" in rows and (ft := _by_seed(rows, "finetune_precision")):
+        out["finetune_precision"] = ft
     if "cpu" in rows and (kinds := _by_seed(rows, "cpu")):  # the CPU kind of each seed (its times depend on it)
         out["cpu"] = kinds
     if "stylizer" in rows and isinstance(first.stylizer, str):
         out |= {"stylizer": first.stylizer, "stylizer_seconds": float(first.stylizer_seconds)}
     return out
+
+
+def _threads(rows) -> int | str | None:
+    """The CPU threads of the runs: one number when every seed used as many, else by seed."""
+    if "threads" not in rows or rows["threads"].isna().all():
+        return None
+    vals = {int(v) for v in rows["threads"].dropna()}
+    if len(vals) == 1 and rows["threads"].notna().all():
+        return vals.pop()
+    return _by_seed(rows.assign(threads=[str(int(v)) if v == v else None for v in rows["threads"]]), "threads")
 
 
 def _by_seed(rows, col: str) -> str:

@@ -115,7 +115,7 @@ def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
     assert EXPECTED_TABLE4 in md
     assert "Intervals: accuracies: t over 3 seeds; deltas: seeds and test images over 3 seeds." in md
     assert cut["compute"]["cpu"] == "AVX512"
-    assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu (AVX512) | bf16 | 2 | git:abc |" in md
+    assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu | AVX512 | bf16 | – | 2 | git:abc |" in md
 
 
 def test_compute_shows_which_seed_ran_on_which_cpu_and_precision(tmp_path):
@@ -125,12 +125,33 @@ def test_compute_shows_which_seed_ran_on_which_cpu_and_precision(tmp_path):
     cut = next(e for e in entries if e["name"] == "cutout")
     assert cut["compute"]["cpu"] == "AVX512 (s0, s1); AVX2 (s2)"
     assert cut["compute"]["precision"] == "bf16 (s0, s1); fp32 (s2)"
-    assert "| cpu (AVX512 (s0, s1); AVX2 (s2)) | bf16 (s0, s1); fp32 (s2) | 2 |" in render(entries)
+    assert "| cpu | AVX512 (s0, s1); AVX2 (s2) | bf16 (s0, s1); fp32 (s2) | – | 2 |" in render(entries)
     with _fake_store(tmp_path / "r2.sqlite") as store:  # seeds 0 and 1 recorded no CPU kind (older records)
         for seed in (0, 1):
             store.update_info(RunKey("cutout", "resnet20", "quick", seed), cpu=None)
         cut = next(e for e in E.build_entries(store) if e["name"] == "cutout")
     assert cut["compute"]["cpu"] == "AVX512 (s2)"
+
+
+def test_compute_says_which_seed_ran_on_which_device_and_a_seed_timed_under_load_does_not_move_latency(tmp_path):
+    # the published board's baseline: seeds 0-1 trained on 2 CPU threads, seed 2 on a GPU host with 16; the
+    # table named the first seed's device and threads for all (and a GPU fine-tune of a CPU-trained parent
+    # read "cuda … cpu fp32")
+    with _fake_store(tmp_path / "r.sqlite") as store:
+        for seed, ms in ((0, 2.0), (1, 2.2), (2, 672.0)):
+            store.update_info(RunKey("cutout", "resnet20", "quick", seed), latency_ms=ms, latency_ms_parent=2.5)
+        store.update_info(RunKey("cutout", "resnet20", "quick", 2), device="cuda", threads=16,
+                          finetune_precision="cuda fp32 channels_last")
+        cut = next(e for e in E.build_entries(store) if e["name"] == "cutout")
+        base = next(e for e in E.build_entries(store) if e["name"] == "baseline")
+    assert cut["compute"]["device"] == "cpu (s0, s1); cuda (s2)"
+    assert cut["compute"]["threads"] == "2 (s0, s1); 16 (s2)"
+    assert cut["compute"]["finetune_precision"] == "cuda fp32 channels_last (s2)"
+    assert base["compute"]["device"] == "cpu" and base["compute"]["threads"] == 2
+    assert "finetune_precision" not in base["compute"]
+    assert cut["latency_ms"] == 2.2  # the median of the seeds; their mean would read 225.4
+    row = next(r for r in render([base, cut]).splitlines() if r.startswith("| `cutout` | 12 |"))
+    assert "| cpu (s0, s1); cuda (s2) | AVX512 | bf16 | cuda fp32 channels_last (s2) | 2 (s0, s1); 16 (s2) |" in row
 
 
 def _fp32_records(tmp_path, records):
