@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import torch
 import torchattacks
 
-from attacks.base import ThreatModel, seeded_global_rng
+from attacks.base import ThreatModel, predict, seeded_global_rng
+from attacks.pgd import PGD, PGDConfig
 from benchmark.component import check_fields
 from benchmark.registry import register_threat
 
@@ -23,11 +24,28 @@ class AutoAttackConfig:
 @register_threat("autoattack")
 class AutoAttack(ThreatModel):
     """Standard AutoAttack (Croce & Hein 2020, arXiv:2003.01690), L∞ ε = 8/255, via torchattacks:
-    APGD-CE, APGD-T, FAB-T and Square, each on the images the previous ones did not break."""
+    APGD-CE, APGD-T, FAB-T and Square, each on the images the previous ones did not break.
+
+    One attack in front, in AutoAttack's own manner: PGD-20 at the same ε (step ε/4), which stops on each
+    image once broken; AutoAttack then runs on the images it left. An image PGD breaks has an adversarial
+    example in the ε-ball, so this never counts an image robust that AutoAttack alone would break — the
+    number can only be lower (stronger) — and on an undefended network, where PGD breaks nearly every
+    image in a few steps, it spares APGD's 100 full steps on them (134 s → seconds per 1,000 images on
+    2 AVX2 cores)."""
 
     paper = "Croce & Hein 2020, Reliable evaluation of adversarial robustness, arXiv:2003.01690"
     Config = AutoAttackConfig
     needs_gradients = True
+
+    def outcomes(self, model, x, y, generator):
+        eps = self.config.eps
+        ok = PGD(PGDConfig(eps=eps, alpha=eps / 4)).outcomes(model, x, y, generator)[""]
+        alive = ok.nonzero().squeeze(1)
+        if len(alive):
+            with torch.enable_grad():
+                adv = self.perturb(model, x[alive], y[alive], generator)
+            ok[alive] = predict(model, adv.detach()) == y[alive]
+        return {"": ok}
 
     def perturb(self, model, x, y, generator):
         # FAB views input gradients as if contiguous: give it a contiguous-format copy of the network

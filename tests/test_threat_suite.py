@@ -110,6 +110,32 @@ def test_early_stopping_pgd_breaks_every_image_the_last_iterate_breaks(trained_l
         predict(trained_linear, strong.perturb(trained_linear, x, y, gen(3))) == y).float().mean()
 
 
+def test_autoattack_runs_only_on_the_images_pgd_left_and_counts_pgd_breaks(trained_linear, cifar, monkeypatch):
+    """PGD-20 in front of AutoAttack: the images PGD breaks stay broken, AutoAttack sees exactly the others."""
+    from attacks.autoattack import AutoAttack, AutoAttackConfig
+
+    x, y = to_float(cifar.x_test[:300]), cifar.y_test[:300]
+    eps = 1 / 255  # small: PGD leaves some images correct
+    pgd_ok = PGD(PGDConfig(eps=eps, alpha=eps / 4)).outcomes(trained_linear, x, y, gen(5))[""]
+    assert 0 < pgd_ok.sum() < len(y)
+    seen = []
+
+    def identity_attack(self, model, xs, ys, generator):  # an AutoAttack that breaks nothing
+        seen.append(xs.clone())
+        return xs
+
+    monkeypatch.setattr(AutoAttack, "perturb", identity_attack)
+    ok = AutoAttack(AutoAttackConfig(eps=eps)).outcomes(trained_linear, x, y, gen(5))[""]
+    assert torch.equal(ok, pgd_ok)  # a PGD break is a break; AutoAttack's (none) add nothing
+    assert torch.equal(seen[0], x[pgd_ok])  # AutoAttack attacked the survivors, and only them
+
+    # an AutoAttack that turns every image it is given grey: a survivor is then correct iff grey is its class
+    monkeypatch.setattr(AutoAttack, "perturb", lambda self, m, xs, ys, g: xs * 0 + 0.5)
+    flipped = AutoAttack(AutoAttackConfig(eps=eps)).outcomes(trained_linear, x, y, gen(5))[""]
+    grey = trained_linear(torch.full_like(x[:1], 0.5)).argmax(1).item()
+    assert torch.equal(flipped, pgd_ok & (y == grey))  # survivors scored on what AutoAttack returned
+
+
 def test_corrupted_sets_are_made_once_and_read_back_identically(trained_linear, cifar, monkeypatch):
     import attacks.corruptions as C
 
