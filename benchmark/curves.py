@@ -144,10 +144,10 @@ def dose_section(group: list[dict], plot_path: Path | None) -> tuple[str, Path |
     text += ("\n\n◆ the operating point quoted in Tables 4 and 1 (nearest 50% of FLOPs removed). Δ vs the "
              "`finetune-only` control at the same fine-tuning, 95% intervals as in Table 4. Latency: one image "
              "(batch 1, fp32) on the CPU of the machine that ran the point, median over the point's seeds of each "
-             "seed's fastest of 30 timings (the median of 30 in records made before 2026-11-28): compare points "
-             "run alike (on "
-             "a shared many-core machine, as for points trained on a GPU, one unpruned network measured from 1.3 "
-             "to 1.95 ms across the control's points: there latency does not resolve the pruning's effect).")
+             "seed's fastest of 30 timings (the median of 30 in records made before 2026-11-28 11:20 UTC): compare "
+             "points run alike (on a shared many-core machine, as for points trained on a GPU, one unpruned "
+             "network measured from 1.3 to 1.95 ms across the control's points: there latency does not resolve "
+             "the pruning's effect).")
     if plot_path is None:
         return text, None
     fig, axes = _figure(len(curves))
