@@ -194,10 +194,9 @@ def _compute(rows) -> dict:
            # parent's training) each of these says which seed ran how
            "device": _by_seed(rows, "device"), "threads": _threads(rows),
            "precision": _by_seed(rows, "train_precision")}
-    if "finetune_precision" in rows and (ft := _by_seed(rows, "finetune_precision")):
-        out["finetune_precision"] = ft
-    if "cpu" in rows and (kinds := _by_seed(rows, "cpu")):  # the CPU kind of each seed (its times depend on it)
-        out["cpu"] = kinds
+    for col in ("finetune_precision", "cpu"):  # the CPU kind of each seed: its times depend on it
+        if col in rows and (by_seed := _by_seed(rows, col)):
+            out[col] = by_seed
     if "stylizer" in rows and isinstance(first.stylizer, str):
         out |= {"stylizer": first.stylizer, "stylizer_seconds": float(first.stylizer_seconds)}
     return out
