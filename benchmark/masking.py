@@ -73,10 +73,15 @@ def masking_flags(store: ResultsStore, runs, results) -> list[str]:
     return flags
 
 
-def combine_flags(flags: list[str]) -> str:
-    """One masking cell for several seeds: every failed check of any seed, else ``ok``, else ``–``."""
+def combine_flags(flags: list[str], seeds: list[int] | None = None) -> str:
+    """One masking cell for several seeds: every failed check of any seed, else ``ok``, else ``–``; where only
+    some seeds were checked (``seeds`` given, one per flag), the cell names them, e.g. ``ok (s0)``."""
     failed = sorted({c for f in flags if f.startswith("⚠") for c in f[2:].split("; ")})
-    return "⚠ " + "; ".join(failed) if failed else ("ok" if "ok" in flags else "–")
+    cell = "⚠ " + "; ".join(failed) if failed else ("ok" if "ok" in flags else "–")
+    checked = [s for s, f in zip(seeds or [], flags, strict=False) if f != "–"]
+    if cell != "–" and seeds is not None and len(checked) < len(flags):
+        cell += f" ({', '.join(f's{s}' for s in sorted(checked))})"
+    return cell
 
 
 def entry_flags(store: ResultsStore) -> dict[tuple[str, str, str], str]:
@@ -84,8 +89,8 @@ def entry_flags(store: ResultsStore) -> dict[tuple[str, str, str], str]:
     from collections import defaultdict
 
     runs, results = store.runs(), store.results()
-    by_entry: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    by_entry: dict[tuple[str, str, str], list[tuple[int, str]]] = defaultdict(list)
     if len(runs):
         for r, f in zip(runs.itertuples(), masking_flags(store, runs, results), strict=True):
-            by_entry[(r.defense, r.arch, r.budget)].append(f)
-    return {k: combine_flags(v) for k, v in by_entry.items()}
+            by_entry[(r.defense, r.arch, r.budget)].append((int(r.seed), f))
+    return {k: combine_flags([f for _, f in v], [s for s, _ in v]) for k, v in by_entry.items()}

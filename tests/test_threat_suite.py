@@ -249,3 +249,13 @@ def test_a_failing_threat_loses_only_its_own_number(cifar, tiny8, tmp_path):
     finally:
         THREAT_MODELS.unregister("test-broken-threat")
     assert "| `baseline`" in md and "`test-broken-threat`: failed: RuntimeError: kaput" in md
+
+
+def test_a_masking_cell_names_its_seeds_when_only_some_were_checked():
+    from benchmark.masking import combine_flags
+
+    # the full suite on seed 0 of a three-seed row: a bare "ok" would claim all three were checked
+    assert combine_flags(["ok", "–", "–"], [0, 1, 2]) == "ok (s0)"
+    assert combine_flags(["ok", "ok", "ok"], [0, 1, 2]) == "ok"
+    assert combine_flags(["⚠ Square ≥ PGD − 2 pts", "–", "ok"], [0, 1, 2]) == "⚠ Square ≥ PGD − 2 pts (s0, s2)"
+    assert combine_flags(["–", "–"], [0, 1]) == "–"
