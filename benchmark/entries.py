@@ -115,7 +115,7 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
                 "compute": _compute(rows),
                 "masking": (masking or {}).get((label, arch, budget)),
                 "extra_data": uses_extra_data(cfg["defense_config"]),
-                "code_versions": sorted(set(rows.code_version)),
+                "code_versions": sorted(set(rows.code_version) | set(res[res.defense == label].code_version)),
                 "config_hashes": {str(int(r.seed)): r.config_hash for r in rows.itertuples()},
                 "checkpoints": {},
             }

@@ -45,11 +45,12 @@ CREATE TABLE IF NOT EXISTS results (
     correct BLOB,                   -- np.packbits of the per-image outcome
     parts_json TEXT NOT NULL DEFAULT '{}',  -- accuracies reported beside the main one
     unavailable TEXT,               -- why the threat could not run
+    code_version TEXT,              -- the code that scored it (NULL: the run's own)
     PRIMARY KEY (run_key, threat)
 );
 """
 # Columns added after the first release, for stores written by an older version.
-MIGRATIONS = {"results": {"parts_json": "TEXT NOT NULL DEFAULT '{}'", "unavailable": "TEXT"}}
+MIGRATIONS = {"results": {"parts_json": "TEXT NOT NULL DEFAULT '{}'", "unavailable": "TEXT", "code_version": "TEXT"}}
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ class ResultsStore:
         self.close()
 
     def start_run(self, key: RunKey, config: dict[str, Any], config_hash: str, code_version: str) -> None:
-        """Record (or restart) a run; results of an earlier config under the same key are dropped."""
+        """Record (or restart) a run; results of an earlier config under the same key are dropped. A run
+        resumed under its own config keeps the code version that started it (the one that trained its
+        network); each result names the code that scored it (:meth:`add_result`)."""
         with self._db:
             old = self._db.execute("SELECT config_hash FROM runs WHERE key=?", (str(key),)).fetchone()
             if old and old[0] != config_hash:
@@ -107,7 +110,9 @@ class ResultsStore:
                 "INSERT INTO runs (key, defense, arch, budget, seed, config_hash, config_json, code_version,"
                 " status, error, updated) VALUES (?,?,?,?,?,?,?,?, 'running', NULL, ?)"
                 " ON CONFLICT(key) DO UPDATE SET config_hash=excluded.config_hash,"
-                " config_json=excluded.config_json, code_version=excluded.code_version, status='running',"
+                " config_json=excluded.config_json, status='running',"
+                " code_version=CASE WHEN runs.config_hash=excluded.config_hash THEN runs.code_version"
+                " ELSE excluded.code_version END,"
                 " error=NULL, updated=excluded.updated",
                 (str(key), key.defense, key.arch, key.budget, key.seed, config_hash, json.dumps(config),
                  code_version, time.time()),
@@ -127,16 +132,17 @@ class ResultsStore:
 
     def add_result(self, key: RunKey, threat: str, accuracy: float, n: int, seconds: float,
                    threat_config: dict[str, Any], correct: torch.Tensor | None = None,
-                   parts: dict[str, float] | None = None, unavailable: str | None = None) -> None:
+                   parts: dict[str, float] | None = None, unavailable: str | None = None,
+                   code_version: str | None = None) -> None:
         packable = correct is not None and len(correct) and correct.dtype == torch.bool
         blob = np.packbits(correct.numpy()).tobytes() if packable else None
         acc = None if unavailable or accuracy != accuracy else float(accuracy)  # NaN → NULL
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO results (run_key, threat, accuracy, n, seconds, threat_config_json, correct,"
-                " parts_json, unavailable) VALUES (?,?,?,?,?,?,?,?,?)",
+                " parts_json, unavailable, code_version) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (str(key), threat, acc, int(n), float(seconds), json.dumps(threat_config), blob,
-                 json.dumps(parts or {}), unavailable),
+                 json.dumps(parts or {}), unavailable, code_version),
             )
 
     def run_status(self, key: RunKey) -> tuple[str, str] | None:
@@ -169,7 +175,8 @@ class ResultsStore:
         where = "" if include_unavailable else " AND r.accuracy IS NOT NULL"
         return pd.read_sql_query(
             "SELECT u.defense, u.arch, u.budget, u.seed, r.threat, r.accuracy, r.n, r.seconds, r.parts_json,"
-            " r.unavailable, u.config_hash, u.code_version FROM results r JOIN runs u ON r.run_key = u.key"
+            " r.unavailable, u.config_hash, COALESCE(r.code_version, u.code_version) AS code_version"
+            " FROM results r JOIN runs u ON r.run_key = u.key"
             f" WHERE u.status = 'done'{where} ORDER BY u.defense, u.arch, u.seed, r.threat", self._db)
 
     def export_run(self, key: RunKey) -> dict[str, Any]:
@@ -181,11 +188,14 @@ class ResultsStore:
             raise KeyError(f"no run {key}")
         results = []
         for r in self._db.execute("SELECT threat, accuracy, n, seconds, threat_config_json, correct, parts_json,"
-                                  " unavailable FROM results WHERE run_key=? ORDER BY threat", (str(key),)):
+                                  " unavailable, code_version FROM results WHERE run_key=? ORDER BY threat",
+                                  (str(key),)):
             results.append({"threat": r[0], "accuracy": r[1], "n": r[2], "seconds": r[3],
                             "threat_config": json.loads(r[4]),
                             "correct": base64.b64encode(r[5]).decode() if r[5] is not None else None,
-                            "parts": json.loads(r[6]), "unavailable": r[7]})
+                            "parts": json.loads(r[6]), "unavailable": r[7],
+                            # named only where it differs from the run's: older records stay byte-identical
+                            **({"code_version": r[8]} if r[8] and r[8] != row[2] else {})})
         return {"format": "defense-bench-run/1", "key": dataclasses.asdict(key), "config_hash": row[0],
                 "config": json.loads(row[1]), "code_version": row[2], "status": row[3], "error": row[4],
                 "info": json.loads(row[5]), "updated": row[6], "results": results}
@@ -207,7 +217,7 @@ class ResultsStore:
                 blob = base64.b64decode(r["correct"]) if r["correct"] is not None else None
                 self._db.execute(
                     "INSERT INTO results (run_key, threat, accuracy, n, seconds, threat_config_json, correct,"
-                    " parts_json, unavailable) VALUES (?,?,?,?,?,?,?,?,?)",
+                    " parts_json, unavailable, code_version) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (str(key), r["threat"], r["accuracy"], r["n"], r["seconds"], json.dumps(r["threat_config"]),
-                     blob, json.dumps(r["parts"]), r["unavailable"]))
+                     blob, json.dumps(r["parts"]), r["unavailable"], r.get("code_version")))
         return key

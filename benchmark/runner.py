@@ -40,7 +40,7 @@ def record(store: ResultsStore, outcome: JobOutcome) -> None:
         store.update_info(outcome.key, **outcome.info)
     for r in outcome.results:
         store.add_result(outcome.key, r.label, r.accuracy, r.n, r.seconds, r.config, r.correct, r.parts,
-                         r.unavailable)
+                         r.unavailable, code_version())
     store.finish_run(outcome.key, error=outcome.error)
     if outcome.error:
         log.error("%s failed: %s", outcome.key.slug, outcome.error)

@@ -118,6 +118,16 @@ def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
     assert "| `cutout` | 12 | 8.0 min | 0.60 M | 146.9 T | – | cpu | AVX512 | bf16 | – | 2 | git:abc |" in md
 
 
+def test_an_entry_names_every_code_version_that_trained_or_scored_it(tmp_path):
+    with _fake_store(tmp_path / "r.sqlite") as store:
+        key = RunKey("cutout", "resnet20", "quick", 1)
+        store.start_run(key, {}, "hash-cutout-1", "git:later")  # resumed to add a threat: the run keeps git:abc
+        store.add_result(key, "pgd", 0.0, 10000, 1.0, {}, torch.zeros(10000, dtype=torch.bool), code_version="git:def")
+        store.finish_run(key)
+        cut = next(e for e in E.build_entries(store) if e["name"] == "cutout")
+    assert cut["code_versions"] == ["git:abc", "git:def"]
+
+
 def test_compute_shows_which_seed_ran_on_which_cpu_and_precision(tmp_path):
     with _fake_store(tmp_path / "r.sqlite") as store:
         store.update_info(RunKey("cutout", "resnet20", "quick", 2), cpu="AVX2", train_precision="fp32")
