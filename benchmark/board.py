@@ -202,7 +202,8 @@ def compute_table(group: list[dict]) -> str:
     return _table(header, rows) + (
         "\n\nTrain time: wall-clock mean over the seeds that recorded it, on the machine that ran each seed "
         "(device, CPU kind, precision and threads shown per seed where they differ; a pruned network's precision "
-        "is its parent's training, the fine-tune precision its own): compare rows run alike.")
+        "is its parent's training, the fine-tune precision its own): compare rows run alike. Code: every version "
+        "that trained a seed or scored one of its threats (each run record names both).")
 
 
 def plot(group: list[dict], path: Path) -> Path | None:
