@@ -12,6 +12,7 @@ from pathlib import Path
 from attacks import SUITES
 from benchmark import curves, study
 from benchmark import entries as E
+from benchmark.corruption_tables import corruption_tables
 from benchmark.labels import THREAT_TITLES, threat_title  # noqa: F401 - re-exported
 from benchmark.multiplicity import MARK, TABLE4_SUMMARY, holm, multiplicity_note  # noqa: F401 - re-exported
 from benchmark.verdict import verdict
@@ -280,6 +281,7 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
             parts += ["### The full threat suite", "", full, "",
                       "Accuracy (%), mean ± 95% half-width over seeds, on the n test images named (the seeded "
                       "subset where n < 10,000); Masking: the gradient-masking checks of the suite.", ""]
+            parts += [c, ""] if (c := corruption_tables(_order(shown))) else []
         for t in pruning_tables(group):
             parts += [t, ""]
         for title, (text, fig) in (

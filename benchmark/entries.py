@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import jsonschema
 import numpy as np
 
 from benchmark.budgets import BUDGETS
+from benchmark.compute_fields import compute, latency
 from benchmark.masking import DIAGNOSTIC_THREATS
 from benchmark.registry import DEFENSES
 from benchmark.results_store import ResultsStore, RunKey
@@ -93,6 +93,7 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
         # accuracies are k/n: six decimals keep them exact without float32 noise (0.8772000074386597)
         acc = {(r.defense, int(r.seed), r.threat): round(float(r.accuracy), 6) for r in res.itertuples()}
         n_img = {(r.defense, r.threat): int(r.n) for r in res.itertuples()}
+        parts = {(r.defense, int(r.seed), r.threat): p for r in res.itertuples() if (p := json.loads(r.parts_json))}
         base_seeds = set(group[group.defense == BASELINE].seed.astype(int))
         for label, rows in group.groupby("defense", sort=False):
             seeds = sorted(int(s) for s in rows.seed)
@@ -111,8 +112,8 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
                 "flops": float(np.mean([r.flops for r in rows.itertuples()])),
                 "params_parent": float(rows.iloc[0].params_parent),
                 "flops_parent": float(rows.iloc[0].flops_parent),
-                **_latency(rows),
-                "compute": _compute(rows),
+                **latency(rows),
+                "compute": compute(rows),
                 "masking": (masking or {}).get((label, arch, budget)),
                 "extra_data": uses_extra_data(cfg["defense_config"]),
                 "code_versions": sorted(set(rows.code_version) | set(res[res.defense == label].code_version)),
@@ -121,7 +122,8 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
             }
             for t in threats:
                 per_seed = {str(s): acc[(label, s, t)] for s in seeds if (label, s, t) in acc}
-                entry["threats"][t] = threat_summary(per_seed, n_img[(label, t)])
+                entry["threats"][t] = threat_summary(per_seed, n_img[(label, t)],
+                                                     [parts[k] for s in seeds if (k := (label, s, t)) in parts])
             if checkpoints:
                 entry["checkpoints"] = {str(s): checkpoints[k] for s in seeds
                                         if (k := RunKey(label, arch, budget, s)) in checkpoints}
@@ -140,17 +142,6 @@ def build_entries(store: ResultsStore, checkpoints: dict[RunKey, str] | None = N
     return entries
 
 
-def _latency(rows) -> dict:
-    """Measured CPU latency (ms per image, batch 1, this run's machine) of the defended network and its parent,
-    median over seeds, where the runs recorded it: one seed timed beside another process (672 ms for a network
-    that takes 2) must not move the point as a mean would."""
-    out = {}
-    for k in ("latency_ms", "latency_ms_parent"):
-        if k in rows and rows[k].notna().any():
-            out[k] = float(rows[k].median())
-    return out
-
-
 def control_of(defense: str, defense_config: dict) -> str | None:
     """The compute-matched control of a fine-tuned pruning entry: ``finetune-only`` with the same number
     of fine-tuning rounds (``iterations``) of as many epochs (``finetune_epochs``); None for other defenses
@@ -167,64 +158,18 @@ def uses_extra_data(defense_config: dict) -> bool:
     return bool(defense_config.get("style_dir")) or str(defense_config.get("stylizer", "")).startswith("adain:")
 
 
-def threat_summary(per_seed: dict[str, float], n: int) -> dict:
+def threat_summary(per_seed: dict[str, float], n: int, parts: list[dict[str, float]] | None = None) -> dict:
     """An entry's numbers for one threat: per-seed accuracies, their mean and 95% half-width (t over seeds;
-    one seed: the binomial interval over the ``n`` test images, normal approximation)."""
+    one seed: the binomial interval over the ``n`` test images, normal approximation); with ``parts`` (one
+    dict per seed, e.g. CIFAR-10-C's ``"fog/3"`` accuracies) their mean over seeds, for the parts every seed has."""
     i = t_interval(list(per_seed.values()))
     if len(per_seed) == 1:
         i = Interval(i.mean, 1.959964 * math.sqrt(i.mean * (1 - i.mean) / n), "binomial over test images")
-    return {"per_seed": per_seed, "mean": i.mean, "ci95": i.half_width, "method": i.method, "n": n}
-
-
-def _compute(rows) -> dict:
-    def mean(col: str) -> float | None:
-        # a zero is "not recorded" (a network trained by an older version, reused from its checkpoint)
-        vals = [v for r in rows.itertuples() if col in rows and (v := getattr(r, col)) == v and v]
-        return float(np.mean(vals)) if vals else None
-
-    first = rows.iloc[0]
-    seen = mean("train_images_seen")
-    flops_parent = float(first.flops_parent)
-    out = {"epochs": int(first.train_epochs), "train_seconds": mean("train_seconds"),
-           "train_images_seen": seen,
-           # forward + backward ≈ 3 forward passes per image (Kaplan et al. 2020); the stylizer's passes are
-           # in train_seconds, not in this estimate
-           "train_flops_estimate": 3 * flops_parent * seen if seen else None,
-           # where seeds ran differently (a CPU seed beside GPU seeds, a fine-tune on another machine than its
-           # parent's training) each of these says which seed ran how
-           "device": _by_seed(rows, "device"), "threads": _threads(rows),
-           "precision": _by_seed(rows, "train_precision")}
-    for col in ("finetune_precision", "cpu"):  # the CPU kind of each seed: its times depend on it
-        if col in rows and (by_seed := _by_seed(rows, col)):
-            out[col] = by_seed
-    if "stylizer" in rows and isinstance(first.stylizer, str):
-        out |= {"stylizer": first.stylizer, "stylizer_seconds": float(first.stylizer_seconds)}
+    out = {"per_seed": per_seed, "mean": i.mean, "ci95": i.half_width, "method": i.method, "n": n}
+    if parts:
+        common = set.intersection(*(set(p) for p in parts))
+        out["parts"] = {k: round(float(np.mean([p[k] for p in parts])), 6) for k in sorted(common)}
     return out
-
-
-def _threads(rows) -> int | str | None:
-    """The CPU threads of the runs: one number when every seed used as many, else by seed."""
-    if "threads" not in rows or rows["threads"].isna().all():
-        return None
-    vals = {int(v) for v in rows["threads"].dropna()}
-    if len(vals) == 1 and rows["threads"].notna().all():
-        return vals.pop()
-    return _by_seed(rows.assign(threads=[str(int(v)) if v == v else None for v in rows["threads"]]), "threads")
-
-
-def _by_seed(rows, col: str) -> str:
-    """The recorded values of `col`: one value shared by every seed as is, else `a (s0, s1); b (s2)` (seeds
-    that did not record it left out) so that a reader sees which seed ran where and how."""
-    seeds: dict[str, list[int]] = defaultdict(list)
-    for r in rows.itertuples():
-        if isinstance(v := getattr(r, col), str):
-            seeds[v].append(int(r.seed))
-    if not seeds:
-        return ""
-    if len(seeds) == 1 and len(next(iter(seeds.values()))) == len(rows):  # every seed alike
-        return next(iter(seeds))
-    ordered = sorted(seeds.items(), key=lambda kv: min(kv[1]))
-    return "; ".join(f"{v} ({', '.join(f's{x}' for x in sorted(ss))})" for v, ss in ordered)
 
 
 def deltas(acc: dict[tuple[str, int, str], float], correct: Callable[[str, int, str], np.ndarray | None],

@@ -121,11 +121,27 @@ def test_leaderboard_from_fixed_entries_equals_the_expected_markdown(tmp_path):
 def test_an_entry_names_every_code_version_that_trained_or_scored_it(tmp_path):
     with _fake_store(tmp_path / "r.sqlite") as store:
         key = RunKey("cutout", "resnet20", "quick", 1)
-        store.start_run(key, {}, "hash-cutout-1", "git:later")  # resumed to add a threat: the run keeps git:abc
+        store.start_run(key, store.export_run(key)["config"], "hash-cutout-1", "git:later")  # resumed: keeps git:abc
         store.add_result(key, "pgd", 0.0, 10000, 1.0, {}, torch.zeros(10000, dtype=torch.bool), code_version="git:def")
         store.finish_run(key)
         cut = next(e for e in E.build_entries(store) if e["name"] == "cutout")
     assert cut["code_versions"] == ["git:abc", "git:def"]
+
+
+def test_an_entry_keeps_the_corruption_parts_and_the_board_shows_them_by_severity_and_by_corruption(tmp_path):
+    per_seed = {0: {"fog/1": 0.9, "fog/2": 0.5, "snow/1": 0.8, "snow/2": 0.4},
+                1: {"fog/1": 0.7, "fog/2": 0.3, "snow/1": 0.6, "snow/2": 0.2, "snow/3": 0.1}}  # s0 has no snow/3
+    with _fake_store(tmp_path / "r.sqlite") as store:
+        for seed, parts in per_seed.items():
+            store.add_result(RunKey("cutout", "resnet20", "quick", seed), "corruptions", 0.5, 2000, 1.0, {},
+                             torch.arange(2000) < 1000, parts)
+        cut = next(e for e in E.build_entries(store) if e["name"] == "cutout")
+    # means over the two seeds, for the parts both have
+    assert cut["threats"]["corruptions"]["parts"] == {"fog/1": 0.8, "fog/2": 0.4, "snow/1": 0.7, "snow/2": 0.3}
+    md = render([e for e in E.build_entries(_fake_store(tmp_path / "b.sqlite")) if e["name"] == "baseline"] + [cut])
+    # severity 1: (0.8 + 0.7) / 2; severity 2: (0.4 + 0.3) / 2; fog: (0.8 + 0.4) / 2; snow: (0.7 + 0.3) / 2
+    assert "| Defense | Seeds | Severity 1 | Severity 2 |\n| --- | --- | --- | --- |\n| `cutout` | 0,1 | 75.00 | 35.00 |" in md
+    assert "| Defense | fog | snow |\n| --- | --- | --- |\n| `cutout` | 60.00 | 50.00 |" in md
 
 
 def test_compute_shows_which_seed_ran_on_which_cpu_and_precision(tmp_path):
