@@ -166,6 +166,8 @@ def detail(e: dict, entries_dir: Path) -> str:
              ("Compute", json.dumps({k: v for k, v in e["compute"].items() if k != "precision"}, sort_keys=True)),
              ("Masking checks", masking_cell(e["masking"]) + ("" if masking_cell(e["masking"]) != "not checked" else
                                                              " (the full suite was not run on this entry)")),
+             *((f"{threat_title(t)} by part (%)", ", ".join(f"{k} {100 * v:.2f}" for k, v in th["parts"].items()))
+               for t, th in e["threats"].items() if th.get("parts")),
              ("Extra data", "yes" if e.get("extra_data") else "no"),
              ("Config hashes", json.dumps(e["config_hashes"], sort_keys=True)),
              ("Code versions", ", ".join(e["code_versions"]))]

@@ -3,6 +3,7 @@ chromium through selenium; `.ci/run` installs both — CI never skips the browse
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -125,3 +126,9 @@ def test_in_a_real_browser_sort_by_average_open_a_detail_and_fit_a_phone(browser
     assert browser.execute_script("return document.documentElement.scrollWidth") <= width
     shot = tmp_path / "leaderboard-phone.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_a_detail_view_lists_each_part_of_a_threat(tmp_path):
+    e = copy.deepcopy(next(x for x in _published() if x["name"] == "cutout"))
+    e["threats"]["clean"]["parts"] = {"fog/1": 0.8, "snow/2": 0.3125}
+    assert "<dt>Clean by part (%)</dt><dd>fog/1 80.00, snow/2 31.25</dd>" in render_page([e], tmp_path)
