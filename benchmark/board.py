@@ -281,7 +281,7 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
             parts += ["### The full threat suite", "", full, "",
                       "Accuracy (%), mean ± 95% half-width over seeds, on the n test images named (the seeded "
                       "subset where n < 10,000); Masking: the gradient-masking checks of the suite.", ""]
-            parts += [c, ""] if (c := corruption_tables(_order(shown))) else []
+            parts += [f"{cap}\n\n{_table(head, rows)}\n" for cap, head, rows in corruption_tables(_order(shown))]
         for t in pruning_tables(group):
             parts += [t, ""]
         for title, (text, fig) in (
