@@ -272,7 +272,7 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
                   "### Table 4 — defenses compared", ""]
         png = None
         if plot_dir is not None:
-            p = plot(group, plot_dir / f"plot-{arch}-{budget}.png")
+            p = plot(study.table4_entries(group), plot_dir / f"plot-{arch}-{budget}.png")
             if p is not None:
                 png = os.path.relpath(p, md_dir) if md_dir else str(p)
         shown = study.table4_entries(group)

@@ -14,6 +14,7 @@ STRUCTURES = {"prune-filters": "filters", "prune-layers": "layers", "prune-both"
 CONTROL = "finetune-only"
 TARGET = 0.5  # fraction of the parent's FLOPs removed
 POINT_OPTIONS = {"iterations", "finetune_epochs"}
+VARIANT_OPTIONS = {"adjustment", "criterion"}  # what Tables 2 and 3 vary at the filters' operating point
 
 
 def options(name: str) -> set[str]:
@@ -28,6 +29,11 @@ def is_point(e: dict) -> bool:
     """Whether ``e`` is a dose–response curve point (of a structure or of the control)."""
     return ((e["defense"] in STRUCTURES or e["defense"] == CONTROL) and "iterations" in options(e["name"])
             and options(e["name"]) <= POINT_OPTIONS)
+
+
+def is_variant(e: dict) -> bool:
+    """Whether ``e`` is a Table-2/3 variant: a pruning entry that sets an adjustment or a criterion."""
+    return e["defense"] in STRUCTURES and bool(options(e["name"]) & VARIANT_OPTIONS)
 
 
 def removed(e: dict, what: str = "flops") -> float:
@@ -51,10 +57,10 @@ def operating_points(group: list[dict]) -> dict[str, dict]:
 
 
 def table4_entries(group: list[dict]) -> list[dict]:
-    """The entries Table 4 compares: every entry but the curve points, except each structure's operating
-    point (the control's points appear in Table 1 and the dose–response section)."""
+    """The entries Table 4 compares: every entry but the curve points and the Tables 2–3 variants, except each
+    structure's operating point (the control's points appear in Table 1 and the dose–response section)."""
     chosen = {id(e) for e in operating_points(group).values()}
-    return [e for e in group if not is_point(e) or id(e) in chosen]
+    return [e for e in group if not is_variant(e) and (not is_point(e) or id(e) in chosen)]
 
 
 def operating_note(e: dict, group: list[dict]) -> str | None:

@@ -492,11 +492,11 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
     rows = [[c.strip() for c in ln.split("|")[1:-1]] for ln in dose.splitlines() if ln.startswith("| filters")]
     assert [r[:4] for r in rows] == [["filters", "1", "14.6%", "14.6%"], ["filters", "2 ◆", "50.0%", "50.0%"]]
     # Table 4: the paper's columns only, the baseline and the operating point (50% FLOPs), no control points
+    # and no Table-3 variant (the criterion row is Table 3's)
     t4 = md.split("### Table 4")[1].split("![")[0]
     assert "| Defense | Seeds | Clean | FGSM | Occlusion | Semantic | Robustness |" in t4
     assert [ln.split("|")[1].strip() for ln in t4.splitlines() if ln.startswith("| `")] == [
-        "`baseline`", "`prune-filters(criterion=l1,iterations=2)`",
-        "`prune-filters(iterations=2)` (operating point: 2 iterations, 50.0% FLOPs removed)"]
+        "`baseline`", "`prune-filters(iterations=2)` (operating point: 2 iterations, 50.0% FLOPs removed)"]
     t3 = md.split("### Table 3")[1].split("###")[0]  # the criterion against the operating point (PLS), both vs control
     rows3 = [[c.strip().split(" ±")[0] for c in ln.split("|")[1:-1]] for ln in t3.splitlines() if ln.startswith("| `")]
     assert [(r[0], r[8]) for r in rows3] == [("`prune-filters(criterion=l1,iterations=2)`", "(+) 0.20"),
@@ -510,7 +510,7 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
 
     page = render_page(entries, tmp_path)  # the web page's Table 4 quotes the same rows
     t4_html = page.split('id="table4-resnet20-quick"')[1].split("</table>")[0]
-    assert t4_html.count("<tr data-name=") == 3 and 'data-name="prune-filters(iterations=2)"' in t4_html
+    assert t4_html.count("<tr data-name=") == 2 and 'data-name="prune-filters(iterations=2)"' in t4_html
     assert "operating point: 2 iterations, 50.0% FLOPs removed" in t4_html
     assert "<h3>The verdict at this budget</h3><p>Read from 2 seed(s)" in page and "<strong>" in page
     full = md.split("### The full threat suite")[1].split("###")[0]
