@@ -72,3 +72,9 @@ def test_the_verdict_words_follow_the_declared_rules():
     assert "lie above the interval at 0 of 1 operating points" in text  # (+2, +4) does not exclude them
     assert "3. *Pruning beats" not in text  # no augmentation rows to compare with
     assert verdict([aug]) == ""  # no operating point, no verdict
+    assert "Tables 2 and 3" in text and "other criteria and adjustments at the operating point" in text
+    variants = [_op("prune-filters(criterion=l1,iterations=7)", 0.4, (0, 0.01), (0, 0.01), (0, 0.01), seeds=(0,)),
+                _op("prune-filters(adjustment=scratch-e,iterations=7)", 0.4, (0, 0.01), (0, 0.01), (0, 0.01))]
+    assert ("Tables 2 and 3 in full (2 of their 7 variants have run, on 1–3 seed(s) each; a row is read from 3)"
+            in verdict(one_seed + variants))
+    assert "(1 of their 7 variants have run, on 1 seed(s) each;" in verdict(one_seed + variants[:1])
