@@ -126,7 +126,7 @@ def dose_section(group: list[dict], plot_path: Path | None) -> tuple[str, Path |
     curves = dose_response(group)
     if not curves:
         return "", None
-    header = ["Structure", "Iterations", "Params ↓", "FLOPs ↓", "CPU latency (ms)", "Clean Δ vs control",
+    header = ["Structure", "Iterations", "Seeds", "Params ↓", "FLOPs ↓", "CPU latency (ms)", "Clean Δ vs control",
               "Robustness Δ vs control"]
 
     def delta(d: dict | None) -> str:
@@ -135,19 +135,20 @@ def dose_section(group: list[dict], plot_path: Path | None) -> tuple[str, Path |
         return f"{100 * d['mean']:+.2f}" + (f" ± {100 * d['ci95']:.2f}" if d.get("ci95") is not None else "")
 
     ops = study.operating_points(group)
-    rows = [[STRUCTURES[k], str(_iterations(e)) + (" ◆" if e is ops.get(k) else ""),
+    rows = [[STRUCTURES[k], str(_iterations(e)) + (" ◆" if e is ops.get(k) else ""), ",".join(map(str, e["seeds"])),
              f"{100 * study.removed(e, 'params'):.1f}%",
              f"{100 * study.removed(e, 'flops'):.1f}%", _latency(e), delta(e["deltas_vs_control"].get("clean")),
              delta(e["deltas_vs_control"].get("robustness"))] for k, es in curves.items() for e in es]
     text = "\n".join(["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |",
                       *("| " + " | ".join(r) + " |" for r in rows)])
     text += ("\n\n◆ the operating point quoted in Tables 4 and 1 (nearest 50% of FLOPs removed). Δ vs the "
-             "`finetune-only` control at the same fine-tuning, 95% intervals as in Table 4. Latency: one image "
-             "(batch 1, fp32) on the CPU of the machine that ran the point, median over the point's seeds of each "
-             "seed's fastest of 30 timings (the median of 30 in records made before 2026-11-28 11:20 UTC): compare "
-             "points run alike (on a shared many-core machine, as for points trained on a GPU, one unpruned "
-             "network measured from 1.3 to 1.95 ms across the control's points: there latency does not resolve "
-             "the pruning's effect).")
+             "`finetune-only` control at the same fine-tuning, paired by seed, 95% intervals as in Table 4 (a "
+             "point's seeds set its interval: with 2 seeds the t quantile is 12.7, with 5 it is 2.8). Latency: "
+             "one image (batch 1, fp32) on the CPU of the machine that ran the point, median over the point's "
+             "seeds of each seed's fastest of 30 timings (the median of 30 in records made before 2026-11-28 "
+             "11:20 UTC): compare points run alike (on a shared many-core machine, as for points trained on a "
+             "GPU, one unpruned network measured from 1.3 to 1.95 ms across the control's points: there latency "
+             "does not resolve the pruning's effect).")
     if plot_path is None:
         return text, None
     fig, axes = _figure(len(curves))
