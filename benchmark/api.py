@@ -25,7 +25,7 @@ from benchmark.evaluator import EVAL_SEED, evaluate
 from benchmark.masking import PGD, masking_checks
 from benchmark.models import build_model, conform_to_state_dict
 from benchmark.registry import DEFENSES, THREAT_MODELS
-from benchmark.study import is_point, operating_points
+from benchmark.study import is_point, is_variant, operating_points
 from benchmark.submit import PUBLISHED_BOARD, import_file
 
 
@@ -35,10 +35,12 @@ def _published(board: Path, budget: str, arch: str) -> list[dict]:
 
 def published_names(board: Path = PUBLISHED_BOARD, budget: str = "quick", arch: str = "resnet20") -> list[str]:
     """The names ``load_model`` takes on ``board`` for this budget and architecture: Table 4's rows, each
-    pruning structure by its own name (its operating point), then the dose–response points by their full names."""
+    pruning structure by its own name (its operating point), then the dose–response points and the Tables 2–3
+    variants by their full names."""
     group = _published(board, budget, arch)
-    rows = [e["name"] for e in group if not is_point(e)] + list(operating_points(group))
-    return sorted(rows) + sorted(e["name"] for e in group if is_point(e))
+    rows = [e["name"] for e in group if not is_point(e) and not is_variant(e)] + list(operating_points(group))
+    return (sorted(rows) + sorted(e["name"] for e in group if is_point(e))
+            + sorted(e["name"] for e in group if is_variant(e)))
 
 
 def load_model(defense: str, seed: int = 0, budget: str = "quick", arch: str = "resnet20",
