@@ -154,7 +154,8 @@ def _pruning_rows(group: list[dict], pick) -> list[list[str]]:
         params = 1 - e["params"] / e["params_parent"] if e["params_parent"] else math.nan
         flops = 1 - e["flops"] / e["flops_parent"] if e["flops_parent"] else math.nan
         c = e.get("deltas_vs_control") or {}
-        rows.append([f"`{e['name']}`", f"{100 * params:.1f}%", f"{100 * flops:.1f}%", _delta(d.get("clean"))]
+        rows.append([f"`{e['name']}`", ",".join(map(str, e["seeds"])), f"{100 * params:.1f}%", f"{100 * flops:.1f}%",
+                     _delta(d.get("clean"))]
                     + [_delta(d.get(t)) for t in threats] + [_delta(d.get("robustness"))]
                     + [_delta(c.get("clean")), _delta(c.get("robustness"))])
     return rows
@@ -164,7 +165,7 @@ def pruning_tables(group: list[dict]) -> list[str]:
     """The paper's Tables 1–3 from the pruning entries: by kind (filters/layers/both, default options),
     by adjustment (Table 2) and by criterion (Table 3); each where such entries exist."""
     threats = _paper_threats(group)
-    header = (["Method", "Params ↓", "FLOPs ↓", "Clean Δ"] + [f"{threat_title(t)} Δ" for t in threats]
+    header = (["Method", "Seeds", "Params ↓", "FLOPs ↓", "Clean Δ"] + [f"{threat_title(t)} Δ" for t in threats]
               + ["Robustness", "Clean Δ vs control", "Robustness vs control"])
     found = study.operating_points(group)
     ops, filters = {id(e) for e in found.values()}, id(found.get("prune-filters"))

@@ -442,10 +442,10 @@ def test_table_1_reads_each_pruning_row_against_the_baseline_and_the_control(tmp
     rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in table1.splitlines()
             if ln.startswith("| `")}
     assert list(rows) == ["`prune-filters`", "`prune-layers`"]
-    # Params ↓, FLOPs ↓, Clean Δ, FGSM Δ, Robustness, then Clean and Robustness vs the control
-    assert rows["`prune-filters`"][:2] == ["26.6%", "50.0%"]
-    assert [c.split(" ±")[0] for c in rows["`prune-filters`"][2:]] == ["(+) 1.00"] * 3 + ["(+) 0.50"] * 2
-    assert [c.split(" ±")[0] for c in rows["`prune-layers`"][2:]] == ["(-) 2.00"] * 3 + ["(-) 2.50"] * 2
+    # Seeds, Params ↓, FLOPs ↓, Clean Δ, FGSM Δ, Robustness, then Clean and Robustness vs the control
+    assert rows["`prune-filters`"][:3] == ["0,1,2", "26.6%", "50.0%"]
+    assert [c.split(" ±")[0] for c in rows["`prune-filters`"][3:]] == ["(+) 1.00"] * 3 + ["(+) 0.50"] * 2
+    assert [c.split(" ±")[0] for c in rows["`prune-layers`"][3:]] == ["(-) 2.00"] * 3 + ["(-) 2.50"] * 2
     assert "the verdict on pruning reads from the control columns" in table1
     assert "### Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket\n\n_No such runs" in md
     assert entries[0]["format"] and E.validate(pf)  # the schema takes the control's deltas
@@ -474,7 +474,8 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
     for label, (shift, flops) in runs.items():
         defense = label.split("(")[0]
         cfg = {"iterations": int(label[-2])} if "(" in label else {}
-        for seed in range(1 if label == "prune-filters(iterations=1)" else 2):  # a point still landing: seed 0 only
+        # a point and a Table-3 variant still landing: seed 0 only
+        for seed in range(1 if label in ("prune-filters(iterations=1)", "prune-filters(criterion=l1,iterations=2)") else 2):
             key = RunKey(label, "resnet20", "quick", seed)
             store.start_run(key, {"defense": defense, "defense_config": cfg, "budget": budget}, f"h{label}{seed}", "g")
             store.update_info(key, params=272474 * flops / 82e6, flops=flops, params_parent=272474, flops_parent=82e6,
@@ -500,13 +501,13 @@ def test_eps_sweep_and_dose_response_tables_from_fixed_entries(tmp_path):
         "`baseline`", "`prune-filters(iterations=2)` (operating point: 2 iterations, 50.0% FLOPs removed)"]
     t3 = md.split("### Table 3")[1].split("###")[0]  # the criterion against the operating point (PLS), both vs control
     rows3 = [[c.strip().split(" ±")[0] for c in ln.split("|")[1:-1]] for ln in t3.splitlines() if ln.startswith("| `")]
-    assert [(r[0], r[8]) for r in rows3] == [("`prune-filters(criterion=l1,iterations=2)`", "(+) 0.20"),
-                                             ("`prune-filters(iterations=2)`", "(+) 2.00")]  # clean Δ vs control
+    assert [(r[0], r[1], r[9]) for r in rows3] == [  # each row's seeds, its clean Δ vs control
+        ("`prune-filters(criterion=l1,iterations=2)`", "0", "(+) 0.20"), ("`prune-filters(iterations=2)`", "0,1", "(+) 2.00")]
     assert "### Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket\n\n_No such runs" in md
     t1 = md.split("### Table 1")[1].split("### Table 2")[0]
     assert [ln.split("|")[1].strip() for ln in t1.splitlines() if ln.startswith("| `")] == [
         "`prune-filters(iterations=2)`"]
-    assert "| Method | Params ↓ | FLOPs ↓ | Clean Δ | FGSM Δ | Occlusion Δ | Semantic Δ | Robustness |" in t1
+    assert "| Method | Seeds | Params ↓ | FLOPs ↓ | Clean Δ | FGSM Δ | Occlusion Δ | Semantic Δ | Robustness |" in t1
     from benchmark.webpage import render_page
 
     page = render_page(entries, tmp_path)  # the web page's Table 4 quotes the same rows
