@@ -271,12 +271,11 @@ def render(entries: list[dict], plot_dir: Path | None = None, md_dir: Path | Non
         parts += ["", f"## {arch}, budget `{budget}` — seeds {', '.join(map(str, seeds))}", "",
                   group[0]["budget"]["description"], "", f"Intervals: {_interval_note(group)}.", "",
                   "### Table 4 — defenses compared", ""]
-        png = None
+        png, shown = None, study.table4_entries(group)
         if plot_dir is not None:
-            p = plot(study.table4_entries(group), plot_dir / f"plot-{arch}-{budget}.png")
+            p = plot(shown, plot_dir / f"plot-{arch}-{budget}.png")
             if p is not None:
                 png = os.path.relpath(p, md_dir) if md_dir else str(p)
-        shown = study.table4_entries(group)
         parts += [table4(group, png), "", multiplicity_note(shown), ""]
         if (full := suite_table(shown)) is not None:
             parts += ["### The full threat suite", "", full, "",
