@@ -13,7 +13,8 @@ compute facts (wall-clock times of another machine).
 
 :func:`stored_checks` is the fast half, with no evaluation: it rebuilds the entry from the run records beside its
 checkpoints (and the baseline's and control's) and compares every field — accuracies, intervals, deltas, masking
-cell, compute facts, hashes — and checks each record's accuracies against the per-image outcomes it stores. An
+cell, compute facts, hashes, checkpoint paths (taken from the records' own files, so an edited path fails) —
+and checks each record's accuracies against the per-image outcomes it stores. An
 edited number in an entry, or in a record's accuracy, fails it; an edit of the stored outcomes themselves is
 caught only by the re-evaluation of :func:`verify`.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,11 +224,29 @@ def _record_checks(rec: dict, name: str) -> list[Check]:
 def stored_checks(entry_path: str | Path) -> list[Check]:
     """No evaluation: every field of the entry against its rebuilding from the run records (one check per
     number), plus each record's accuracies against its stored per-image outcomes."""
+    entry_path = Path(entry_path)
+    checks, rebuilt = rebuild(entry_path)
+    return checks + field_checks(load_entry(entry_path), rebuilt)
+
+
+def field_checks(entry: dict, rebuilt: dict | None) -> list[Check]:
+    """One check per leaf of ``entry`` (and of ``rebuilt``): equal to rounding, present on both sides."""
+    if rebuilt is None:
+        return [Check("entry rebuilt from its run records", entry.get("name"), None, False)]
+    have, want = _flatten(entry), _flatten(rebuilt)
+    return [Check(k, have.get(k), want.get(k), k in have and k in want and _same(have[k], want[k], ROUNDING))
+            for k in sorted(set(have) | set(want))]
+
+
+def rebuild(entry_path: Path) -> tuple[list[Check], dict | None]:
+    """The entry rebuilt from the run records its checkpoints name (and the baseline's and control's), as
+    `leaderboard --publish` builds it, with the checks on those records. The rebuilt entry's checkpoint paths
+    come from the records' own files (``NAME.json`` beside ``NAME.pt``, the checkpoint present), not from the
+    entry: an edited or swapped checkpoint path, or a checkpoint that is gone, makes the two differ."""
     from benchmark.entries import build_entries, entry_filename
     from benchmark.masking import entry_flags
     from benchmark.results_store import ResultsStore, RunKey
 
-    entry_path = Path(entry_path)
     entry = load_entry(entry_path)
     arch, budget = entry["architecture"], entry["budget"]["name"]
     names = [entry["name"], BASELINE, (entry.get("deltas_vs_control") or {}).get("control")]
@@ -245,13 +265,10 @@ def stored_checks(entry_path: str | Path) -> list[Check]:
                 except (OSError, ValueError, KeyError, TypeError) as e:
                     checks.append(Check(f"run record of {name} seed {seed} ({rec_path})", "readable", str(e), False))
                     continue
-                ckpts[key] = rel
+                if (pt := rec_path.with_suffix(".pt")).is_file():
+                    ckpts[key] = os.path.relpath(pt, entry_path.parent)  # as publish writes it
                 if name == entry["name"]:
                     checks += _record_checks(rec, f"{name} seed {seed}")
         rebuilt = next((e for e in build_entries(store, ckpts, entry_flags(store)) if e["name"] == entry["name"]),
                        None)
-    if rebuilt is None:
-        return checks + [Check("entry rebuilt from its run records", entry["name"], None, False)]
-    have, want = _flatten(entry), _flatten(rebuilt)
-    return checks + [Check(k, have.get(k), want.get(k), k in have and k in want and _same(have[k], want[k], ROUNDING))
-                     for k in sorted(set(have) | set(want))]
+    return checks, rebuilt

@@ -74,6 +74,89 @@ def test_every_published_entry_is_the_rebuilding_of_its_run_records():
         assert len(checks) > 50 and all(c.ok for c in checks), (path.name, [str(c) for c in checks if not c.ok][:5])
 
 
+def _edited(value):
+    """A leaf changed by the smallest edit a reader would not notice: one part in a million, a character."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value * (1 + 1e-6) + 1e-6
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, list):
+        return [*value, 0]
+    return 0 if value is None else {"x": 0}
+
+
+def _leaves(tree, path=()):
+    """(path of keys, leaf) for every leaf of nested dicts; threat names hold dots, so keys stay apart."""
+    if isinstance(tree, dict) and tree:
+        for k, v in tree.items():
+            yield from _leaves(v, (*path, k))
+    else:
+        yield path, tree
+
+
+def _set(tree, path, value):
+    for k in path[:-1]:
+        tree = tree[k]
+    tree[path[-1]] = value
+
+
+def test_stored_verify_catches_an_edit_of_any_single_field_of_a_published_entry():
+    """Every leaf of a full-suite entry (numbers, intervals, flags, labels, hashes, checkpoint paths), edited
+    once, fails its own check against the rebuilding from the run records; nothing is left unchecked."""
+    from benchmark.verify import _flatten, field_checks, rebuild
+
+    path = BOARD / "entries" / "resnet20-quick-mixup.json"
+    entry = json.loads(path.read_text())
+    checks, rebuilt = rebuild(path)
+    assert all(c.ok for c in checks) and all(c.ok for c in field_checks(entry, rebuilt))
+    leaves = list(_leaves(entry))
+    assert len(leaves) == len(_flatten(entry)) > 250
+    assert {("checkpoints", "1"), ("compute", "train_flops_estimate"), ("masking",)} <= {p for p, _ in leaves}
+    missed = []
+    for path, value in leaves:
+        edited = json.loads(json.dumps(entry))
+        _set(edited, path, _edited(value))
+        if all(c.ok for c in field_checks(edited, rebuilt) if c.what == ".".join(path)):
+            missed.append(".".join(path))
+    assert missed == []
+
+
+def test_stored_verify_fails_an_edited_swapped_or_missing_checkpoint(tmp_path):
+    """The checkpoints an entry names are where its records are: a path edited to another file name (whose
+    record the old code still found), two seeds swapped, a checkpoint deleted — each fails."""
+    from benchmark.verify import stored_checks
+
+    board = tmp_path / "leaderboard"
+    names = ["resnet20-quick-mixup.json", "resnet20-quick-baseline.json"]
+    for name in names:
+        entry = json.loads((BOARD / "entries" / name).read_text())
+        (board / "entries").mkdir(parents=True, exist_ok=True)
+        shutil.copy(BOARD / "entries" / name, board / "entries" / name)
+        for rel in entry["checkpoints"].values():
+            src, dst = BOARD / "entries" / rel, board / "entries" / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+            dst.symlink_to(src.resolve())
+    path = board / "entries" / names[0]
+    original = json.loads(path.read_text())
+    assert all(c.ok for c in stored_checks(path))
+
+    def failing(entry):
+        path.write_text(json.dumps(entry))
+        return [c.what for c in stored_checks(path) if not c.ok]
+
+    edited = json.loads(json.dumps(original))
+    edited["checkpoints"]["1"] = edited["checkpoints"]["1"].removesuffix(".pt") + ".ptx"  # same record found
+    assert failing(edited) == ["checkpoints.1"]
+    edited = json.loads(json.dumps(original))
+    edited["checkpoints"]["1"], edited["checkpoints"]["2"] = original["checkpoints"]["2"], original["checkpoints"]["1"]
+    assert failing(edited) == ["checkpoints.1", "checkpoints.2"]
+    (board / "entries" / original["checkpoints"]["2"]).unlink()
+    assert failing(original) == ["checkpoints.2"]
+
+
 def test_verify_cli_fails_an_entry_whose_mean_or_delta_was_edited(cifar, cifar_path, tiny8, tmp_path, capsys):
     board = tmp_path / "board"
     run(RunConfig(budget=tiny8, defenses=("baseline", "cutout"), threats=("clean", "fgsm"), out=tmp_path / "w",
