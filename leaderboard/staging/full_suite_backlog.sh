@@ -3,7 +3,8 @@
 # by seed, straight into the record folders; after each record lands the board is re-published (entries,
 # LEADERBOARD.md, index.html) and, with COMMIT=1, committed with it, so the board never lags its records. A record
 # that already holds the suite is skipped: stop it anywhere and start it again. Measured on 2 AVX2 cores with
-# nothing beside it: 6-7 min per pruned network, 11-13 min per full-size one (Square and HSV take most).
+# nothing beside it: 6-7 min per pruned network, 11-13 min per full-size one (Square and HSV take most); on 2
+# AVX-512 cores 3.9-5.4 and 7.0-10.3 min (seeds 1-2, 2026-12-06).
 #
 #   leaderboard/staging/full_suite_backlog.sh DATA.npz WORK [SEEDS]     (SEEDS default: 0 1 2)
 set -u
