@@ -228,6 +228,13 @@ def test_runs_that_differ_only_in_iterations_share_their_fine_tunes(tiny8):
         "prune-filters(iterations=4,finetune_epochs=1)", "prune1") != ckpt("prune-filters(iterations=2)", "prune1")
     assert ckpt("prune-filters(iterations=2,adjustment=scratch-e)", "scratch-e") != ckpt(
         "prune-filters(iterations=3,adjustment=scratch-e)", "scratch-e")  # the retraining itself is not shared
+    # the chain before the adjustment is the fine-tune row's, whatever comes after the last iteration
+    for adj in ("scratch-e", "scratch-b", "w-ticket"):
+        assert ckpt(f"prune-filters(adjustment={adj},iterations=6)", "prune4") == ckpt(
+            "prune-filters(iterations=6)", "prune4") != ckpt(f"prune-filters(adjustment={adj},iterations=6)",
+                                                           "scratch-e")
+    assert ckpt("prune-filters(adjustment=scratch-b,iterations=6,criterion=l1)", "prune4") != ckpt(
+        "prune-filters(adjustment=scratch-b,iterations=6)", "prune4")  # another criterion: another chain
 
 
 def test_prune_both_removes_filters_and_a_block_for_every_seed(cifar):
