@@ -140,19 +140,12 @@ class Job:
 
     def _retrain_ckpt(self, tag: str) -> Path:
         """Checkpoint of one (re)training step of ``transform_model``. The fine-tunes after each pruning
-        iteration (tags ``prune<i>``) depend neither on how many iterations follow nor on the adjustment
-        made after the last one (which fine-tunes, retrains or rewinds only then), so runs that differ only
-        in ``iterations`` or ``adjustment`` share them: a dose–response curve trains each iteration once, and
-        Table 2's scratch-E, scratch-B and W-ticket rows reuse the fine-tune row's chain. The shared name
-        keeps the fine-tune adjustment's key, so checkpoints written before the adjustment was shared still
-        match."""
+        iteration (tags ``prune<i>``) are keyed by the defense's ``chain_config`` (not by ``iterations``,
+        nor for pruning by the adjustment), so a dose–response curve trains each iteration once and
+        Table 2's adjustments reuse the fine-tune row's chain."""
         digest = self.hash
-        dcfg = self.config["defense_config"]
-        if tag.startswith("prune") and "iterations" in dcfg:
-            shared_cfg = {k: v for k, v in dcfg.items() if k != "iterations"}
-            if "adjustment" in shared_cfg:
-                shared_cfg["adjustment"] = "fine-tune"
-            digest = config_hash({**self.config, "defense_config": shared_cfg})
+        if tag.startswith("prune") and "iterations" in self.config["defense_config"]:
+            digest = config_hash({**self.config, "defense_config": self.defense.chain_config()})
         return self.ckpt_dir / f"{self.key.slug.split('(')[0]}-{digest[:8]}-{tag}.pt"
 
     def _published_parent(self) -> dict | None:

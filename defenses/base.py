@@ -85,6 +85,12 @@ class Defense(Configurable, abc.ABC):  # noqa: B024 - the identity hooks are the
         """The trained network → the defended network (e.g. pruned and fine-tuned)."""
         return model
 
+    def chain_config(self) -> dict[str, Any]:
+        """The config the fine-tunes of ``transform_model``'s rounds (``ctx.finetune`` tags ``prune<i>``)
+        depend on, so that runs which differ only elsewhere share them: default, all but ``iterations``
+        (a round does not depend on how many follow)."""
+        return {k: v for k, v in self.config_dict().items() if k != "iterations"}
+
     @property
     def trains_like_baseline(self) -> bool:
         """True when training is the baseline's, so the baseline's trained network can be reused."""

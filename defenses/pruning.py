@@ -114,6 +114,11 @@ class Pruning(Defense):
     Config = PruneConfig
     structure: ClassVar[str] = "filters"  # "filters", "layers" or "both"
 
+    def chain_config(self) -> dict:
+        """Nor on the adjustment: it acts only after the last iteration, so Table 2's scratch-E, scratch-B
+        and W-ticket rows share the fine-tune row's chain (under the fine-tune row's key)."""
+        return {**super().chain_config(), "adjustment": PruneConfig.adjustment}
+
     def transform_model(self, model: nn.Module, ctx: ModelContext) -> nn.Module:
         cfg = self.config
         iterations = cfg.iterations if cfg.iterations is not None else ctx.iterations
