@@ -180,6 +180,11 @@ def pruning_tables(group: list[dict]) -> list[str]:
     for title, pick in specs:
         rows = _pruning_rows(group, pick)
         out.append(f"### {title}\n\n" + (_table(header, rows) if rows else "_No such runs in this budget._"))
+    if "| `" in out[1]:
+        out[1] += ("\n\nscratch-E, scratch-B and W-ticket train the pruned network again (from random or from the "
+                   "parent's initial weights) instead of fine-tuning it, so no fine-tune control matches them (–): "
+                   "read them against the baseline and the fine-tune row. A row on one seed carries only the "
+                   "test images' noise in its interval, not the seeds'.")
     out[0] += ("\n\nDeltas vs the baseline, then vs the compute-matched control `finetune-only` (the baseline "
                "through the same fine-tuning, nothing removed; – where it has not been run): a pruned network "
                "has seen more training than its parent, so the verdict on pruning reads from the control columns.")

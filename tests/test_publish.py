@@ -407,14 +407,17 @@ def test_holm_rejects_step_down_and_the_board_says_which_marks_survive():
     assert f"about {100 * float(np.median(mde)):.2f} points" in note
 
 
-def _pruning_store(path):
-    """Baseline, the control and two pruning entries, 3 seeds, clean and FGSM; each a fixed shift of the baseline."""
-    shifts = {"baseline": 0.0, "finetune-only": 0.005, "prune-filters": 0.01, "prune-layers": -0.02}
+def _pruning_store(path, extra: dict | None = None):
+    """Baseline, the control and two pruning entries, 3 seeds, clean and FGSM; each a fixed shift of the baseline
+    (``extra``: more pruning labels and their shifts, their options parsed from the label)."""
+    shifts = {"baseline": 0.0, "finetune-only": 0.005, "prune-filters": 0.01, "prune-layers": -0.02, **(extra or {})}
     store = ResultsStore(path)
-    for defense, shift in shifts.items():
+    for label, shift in shifts.items():
+        defense, _, opts = label.partition("(")
         for seed in range(3):
-            key = RunKey(defense, "resnet20", "quick", seed)
+            key = RunKey(label, "resnet20", "quick", seed)
             cfg = {"iterations": None} if defense != "baseline" else {}
+            cfg.update(kv.split("=") for kv in opts.rstrip(")").split(",") if kv)
             budget = {"name": "quick", "archs": ["resnet20"], "epochs": 12, "batch_size": 256, "lr": 0.4}
             store.start_run(key, {"defense": defense, "defense_config": cfg, "budget": budget},
                             f"h-{defense}-{seed}", "git:abc")
@@ -449,6 +452,18 @@ def test_table_1_reads_each_pruning_row_against_the_baseline_and_the_control(tmp
     assert "the verdict on pruning reads from the control columns" in table1
     assert "### Table 2 — after pruning: fine-tune vs retrain from scratch vs winning ticket\n\n_No such runs" in md
     assert entries[0]["format"] and E.validate(pf)  # the schema takes the control's deltas
+
+
+def test_table_2_shows_a_retrained_adjustment_without_a_control_and_says_why(tmp_path):
+    label = "prune-filters(adjustment=scratch-e)"
+    with _pruning_store(tmp_path / "r.sqlite", {label: 0.03}) as store:
+        entries = E.build_entries(store)
+    table2 = render(entries).split("### Table 2")[1].split("### Table 3")[0]
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in table2.splitlines()
+            if ln.startswith("| `")}
+    assert list(rows) == [f"`{label}`"]
+    assert [c.split(" ±")[0] for c in rows[f"`{label}`"][3:]] == ["(+) 3.00"] * 3 + ["–", "–"]
+    assert "no fine-tune control matches them (–)" in table2
 
 
 def test_retrained_adjustments_have_no_fine_tuning_control():
