@@ -185,6 +185,11 @@ def pruning_tables(group: list[dict]) -> list[str]:
                    "parent's initial weights) instead of fine-tuning it, so no fine-tune control matches them (–): "
                    "read them against the baseline and the fine-tune row. A row on one seed carries only the "
                    "test images' noise in its interval, not the seeds'.")
+    if "| `" in out[2]:
+        out[2] += ("\n\nThe PLS row (`prune-filters`, the authors' criterion) removes 10% of the filters per "
+                   "iteration by one VIP threshold over all layers, as the authors do; ℓ1, ExpectedABS, HRank and "
+                   "KL remove 10% of each layer's filters. The share of filters is alike, the FLOPs removed differ "
+                   "with the layers that lose them: read each row with its FLOPs ↓.")
     out[0] += ("\n\nDeltas vs the baseline, then vs the compute-matched control `finetune-only` (the baseline "
                "through the same fine-tuning, nothing removed; – where it has not been run): a pruned network "
                "has seen more training than its parent, so the verdict on pruning reads from the control columns.")

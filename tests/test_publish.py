@@ -454,7 +454,7 @@ def test_table_1_reads_each_pruning_row_against_the_baseline_and_the_control(tmp
     assert entries[0]["format"] and E.validate(pf)  # the schema takes the control's deltas
 
 
-def test_table_2_shows_a_retrained_adjustment_without_a_control_and_says_why(tmp_path):
+def test_tables_2_and_3_explain_the_missing_control_and_the_criteria_flops(tmp_path):
     label = "prune-filters(adjustment=scratch-e)"
     with _pruning_store(tmp_path / "r.sqlite", {label: 0.03}) as store:
         entries = E.build_entries(store)
@@ -464,6 +464,11 @@ def test_table_2_shows_a_retrained_adjustment_without_a_control_and_says_why(tmp
     assert list(rows) == [f"`{label}`"]
     assert [c.split(" ±")[0] for c in rows[f"`{label}`"][3:]] == ["(+) 3.00"] * 3 + ["–", "–"]
     assert "no fine-tune control matches them (–)" in table2
+    assert "_No such runs" in render(entries).split("### Table 3")[1].split("###")[0]  # no criterion, no note
+    label = "prune-filters(criterion=l1)"
+    with _pruning_store(tmp_path / "c.sqlite", {label: -0.01}) as store:
+        table3 = render(E.build_entries(store)).split("### Table 3")[1].split("###")[0]
+    assert f"| `{label}` | 0,1,2 |" in table3 and "read each row with its FLOPs ↓" in table3
 
 
 def test_retrained_adjustments_have_no_fine_tuning_control():
