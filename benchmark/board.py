@@ -15,6 +15,7 @@ from benchmark import entries as E
 from benchmark.corruption_tables import corruption_tables
 from benchmark.labels import THREAT_TITLES, threat_title  # noqa: F401 - re-exported
 from benchmark.multiplicity import MARK, TABLE4_SUMMARY, holm, multiplicity_note  # noqa: F401 - re-exported
+from benchmark.pruning_notes import PRUNING_TABLE_NOTES
 from benchmark.verdict import verdict
 
 
@@ -180,19 +181,9 @@ def pruning_tables(group: list[dict]) -> list[str]:
     for title, pick in specs:
         rows = _pruning_rows(group, pick)
         out.append(f"### {title}\n\n" + (_table(header, rows) if rows else "_No such runs in this budget._"))
-    if "| `" in out[1]:
-        out[1] += ("\n\nscratch-E, scratch-B and W-ticket train the pruned network again (from random or from the "
-                   "parent's initial weights) instead of fine-tuning it, so no fine-tune control matches them (–): "
-                   "read them against the baseline and the fine-tune row. A row on one seed carries only the "
-                   "test images' noise in its interval, not the seeds'.")
-    if "| `" in out[2]:
-        out[2] += ("\n\nThe PLS row (`prune-filters`, the authors' criterion) removes 10% of the filters per "
-                   "iteration by one VIP threshold over all layers, as the authors do; ℓ1, ExpectedABS, HRank and "
-                   "KL remove 10% of each layer's filters. The share of filters is alike, the FLOPs removed differ "
-                   "with the layers that lose them: read each row with its FLOPs ↓.")
-    out[0] += ("\n\nDeltas vs the baseline, then vs the compute-matched control `finetune-only` (the baseline "
-               "through the same fine-tuning, nothing removed; – where it has not been run): a pruned network "
-               "has seen more training than its parent, so the verdict on pruning reads from the control columns.")
+    for i, note in enumerate(PRUNING_TABLE_NOTES):  # Table 1's always, Tables 2-3's under their rows
+        if i == 0 or "| `" in out[i]:
+            out[i] += "\n\n" + note
     return out
 
 
