@@ -78,3 +78,10 @@ def test_the_verdict_words_follow_the_declared_rules():
     assert ("Tables 2 and 3 in full (2 of their 7 variants have run, on 1–3 seed(s) each; a row is read from 3)"
             in verdict(one_seed + variants))
     assert "(1 of their 7 variants have run, on 1 seed(s) each;" in verdict(one_seed + variants[:1])
+    names = [f"criterion={c}" for c in ("l1", "expected-abs", "hrank", "kl")] + [
+        f"adjustment={a}" for a in ("scratch-e", "scratch-b", "w-ticket")]
+    full = [_op(f"prune-filters({n},iterations=7)", 0.4, (0, 0.01), (0, 0.01), (0, 0.01)) for n in names]
+    assert "Tables 2 and 3" not in verdict(one_seed + full)  # all 7 on 3 seeds: no longer untested
+    assert "(7 of their 7 variants have run, on 1–3 seed(s) each;" in verdict(
+        one_seed + full[:-1] + [_op("prune-filters(adjustment=w-ticket,iterations=7)", 0.4, (0, 0.01), (0, 0.01),
+                                    (0, 0.01), seeds=(0,))])
