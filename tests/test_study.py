@@ -82,6 +82,13 @@ def test_the_verdict_words_follow_the_declared_rules():
         f"adjustment={a}" for a in ("scratch-e", "scratch-b", "w-ticket")]
     full = [_op(f"prune-filters({n},iterations=7)", 0.4, (0, 0.01), (0, 0.01), (0, 0.01)) for n in names]
     assert "Tables 2 and 3" not in verdict(one_seed + full)  # all 7 on 3 seeds: no longer untested
+    # seven names are not seven variants: kl twice (one at another pruning depth), hrank missing
+    kl5 = _op("prune-filters(criterion=kl,iterations=5)", 0.3, (0, 0.01), (0, 0.01), (0, 0.01))
+    twice = full[:2] + [kl5] + full[3:]
+    assert "Tables 2 and 3 in full (6 of their 7 variants have run, on 3 seed(s) each;" in verdict(one_seed + twice)
+    # all seven, but away from the filters' operating point (7 iterations) that Tables 2-3 are read at
+    away = [_op(e["name"].replace("=7", "=6"), 0.35, (0, 0.01), (0, 0.01), (0, 0.01)) for e in full]
+    assert "the other criteria and adjustments at the operating point (Tables 2 and 3)" in verdict(one_seed + away)
     assert "(7 of their 7 variants have run, on 1–3 seed(s) each;" in verdict(
         one_seed + full[:-1] + [_op("prune-filters(adjustment=w-ticket,iterations=7)", 0.4, (0, 0.01), (0, 0.01),
                                     (0, 0.01), seeds=(0,))])
