@@ -15,7 +15,7 @@ from benchmark import entries as E
 from benchmark.corruption_tables import corruption_tables
 from benchmark.labels import THREAT_TITLES, threat_title  # noqa: F401 - re-exported
 from benchmark.multiplicity import MARK, TABLE4_SUMMARY, holm, multiplicity_note  # noqa: F401 - re-exported
-from benchmark.pruning_notes import PRUNING_TABLE_NOTES
+from benchmark.pruning_notes import pruning_table_notes
 from benchmark.verdict import verdict
 
 
@@ -181,7 +181,7 @@ def pruning_tables(group: list[dict]) -> list[str]:
     for title, pick in specs:
         rows = _pruning_rows(group, pick)
         out.append(f"### {title}\n\n" + (_table(header, rows) if rows else "_No such runs in this budget._"))
-    for i, note in enumerate(PRUNING_TABLE_NOTES):  # Table 1's always, Tables 2-3's under their rows
+    for i, note in enumerate(pruning_table_notes(group)):  # Table 1's always, Tables 2-3's under their rows
         if i == 0 or "| `" in out[i]:
             out[i] += "\n\n" + note
     return out

@@ -471,6 +471,17 @@ def test_tables_2_and_3_explain_the_missing_control_and_the_criteria_flops(tmp_p
     assert f"| `{label}` | 0,1,2 |" in table3 and "read each row with its FLOPs ↓" in table3
 
 
+def test_table_3_note_quotes_the_fraction_the_entries_declare():
+    from benchmark.pruning_notes import pruning_table_notes
+
+    def note(*fractions):
+        return pruning_table_notes([{"defense": "prune-filters", "defense_config": {"fraction": f}} for f in fractions]
+                                   + [{"defense": "prune-layers", "defense_config": {"fraction": 0.5}}])[2]
+    assert "removes 20% of the filters per iteration" in note(0.2, 0.2) and "remove 20% of each layer's" in note(0.2)
+    assert "removes the fraction its entry declares of the filters" in note(0.1, 0.2)  # two values: no one figure
+    assert "10%" not in note(0.1, 0.2) and "the fraction its entry declares" in note(None)
+
+
 def test_retrained_adjustments_have_no_fine_tuning_control():
     assert E.control_of("prune-filters", {"adjustment": "fine-tune", "iterations": None}) == "finetune-only"
     assert E.control_of("prune-both", {"adjustment": "fine-tune", "iterations": 4}) == "finetune-only(iterations=4)"
