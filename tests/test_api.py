@@ -92,7 +92,7 @@ def test_load_model_lists_the_published_names_for_an_unknown_one():
                                    "finetune-only(iterations=1,finetune_epochs=1), ")
     assert str(e.value).count("(iterations=") == 39  # the dose-response points: 12 + 12 + 6 + 9
     # then the Tables 2-3 variants by their full names, after the last curve point (not among Table 4's rows)
-    assert "prune-layers(iterations=6,finetune_epochs=1), prune-filters(adjustment=scratch-e," in str(e.value)
+    assert "prune-layers(iterations=6,finetune_epochs=1), prune-filters(adjustment=scratch-b," in str(e.value)
     with pytest.raises(ValueError, match=r"'cutout' has no published seed 7; seeds: 0, 1, 2"):
         db.load_model("cutout", seed=7)
 
