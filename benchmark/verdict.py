@@ -108,7 +108,7 @@ def verdict(group: list[dict]) -> str:
                                "augmentation rows with disjoint intervals" for k, a, nb, na in cmp)
                    + " (" + ", ".join(f"`{n}` {_iv(d)}" for n, d in sorted(augs.items())) + ").")
     at = (ops.get("prune-filters") or {}).get("defense_config", {}).get("iterations")  # Tables 2-3's point
-    variants = [e for e in group if study.is_variant(e) and _variant(e) in VARIANTS
+    variants = [e for e in group if e["defense"] == "prune-filters" and _variant(e) in VARIANTS
                 and e["defense_config"].get("iterations") == at]
     n_seeds = sorted({len(e["seeds"]) for e in variants})
     t23 = ("the other criteria and adjustments at the operating point (Tables 2 and 3)" if not variants else
