@@ -1,6 +1,7 @@
 """The verdict, in words: one paragraph per conclusion of Jordao & Pedrini (2021) — robustness rises,
 generalization is preserved, pruning beats the augmentation defenses on the Average — each written from the
-entries' own numbers and 95% intervals, so it stays true as seeds land (issue 19, part 6).
+entries' own numbers and 95% intervals, so it stays true as seeds land (issue 19, part 6) — and a fourth
+that asks whether any of Tables 2-3's criteria or adjustments (on >= 3 seeds) changes the first.
 
 Decision rules (declared here, not chosen from the data): an effect is *supported* or *refuted* only where
 every operating point's interval lies on one side of zero, else *not decided*; generalization counts as
@@ -50,6 +51,27 @@ def _variant(e: dict) -> tuple[str, str] | None:
     cfg = e["defense_config"]
     changed = [(k, cfg.get(k, d)) for k, d in DEFAULTS.items() if cfg.get(k, d) != d]
     return changed[0] if len(changed) == 1 else None
+
+
+def _variants_paragraph(ready: list[dict]) -> str:
+    """Paragraph 4: Tables 2-3's variants on >= 3 seeds. A criterion reads against the control; a retrained
+    network (scratch-E, scratch-B, W-ticket) has no fine-tune control, so it reads against the baseline."""
+    parts, sides = [], []
+    for e in ready:
+        d = (e.get("deltas_vs_control") or {}).get("robustness")
+        ref = "control"
+        if not d:
+            d, ref = (e.get("deltas") or {}).get("robustness"), "baseline"
+        if not d:
+            continue
+        sides.append(_side(d))
+        k, v = _variant(e)
+        parts.append(f"{k} `{v}` ({100 * study.flops_removed(e):.1f}% FLOPs removed, seeds "
+                     f"{','.join(map(str, e['seeds']))}) {_iv(d)} vs the {ref}")
+    return (f"4. *Another criterion or adjustment raises robustness* (Tables 2 and 3, at the filters' operating "
+            f"point). {_word(sides, '**Supported**', '**Refuted**')}: Robustness Δ " + "; ".join(parts)
+            + f". Of these {len(sides)} intervals, {sum(s < 0 for s in sides)} lie below zero and "
+            f"{sum(s > 0 for s in sides)} above.")
 
 
 def verdict(group: list[dict]) -> str:
@@ -116,6 +138,9 @@ def verdict(group: list[dict]) -> str:
            f"run, on {'–'.join(map(str, dict.fromkeys((n_seeds[0], n_seeds[-1]))))} seed(s) each; a row is read "
            "from 3)")
     done = {_variant(e) for e in variants if len(e["seeds"]) >= 3} == VARIANTS  # complete: no longer untested
+    ready = sorted((e for e in variants if len(e["seeds"]) >= 3), key=lambda e: (_variant(e), e["name"]))
+    if ready:
+        out.append(_variants_paragraph(ready))
     out.append("Untested here: the paper's budget (ResNet-56 and MobileNetV2, 200 epochs, 5 pruning iterations of "
                f"20 fine-tuning epochs; no record yet){'' if done else ', ' + t23}, and attacks beyond those listed; "
                "a verdict at this budget does not transfer to that one.")

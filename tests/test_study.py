@@ -81,7 +81,8 @@ def test_the_verdict_words_follow_the_declared_rules():
     names = [f"criterion={c}" for c in ("l1", "expected-abs", "hrank", "kl")] + [
         f"adjustment={a}" for a in ("scratch-e", "scratch-b", "w-ticket")]
     full = [_op(f"prune-filters({n},iterations=7)", 0.4, (0, 0.01), (0, 0.01), (0, 0.01)) for n in names]
-    assert "Tables 2 and 3" not in verdict(one_seed + full)  # all 7 on 3 seeds: no longer untested
+    untested = verdict(one_seed + full).splitlines()[-1]
+    assert untested.startswith("Untested here") and "Tables 2" not in untested  # all 7 on 3 seeds: tested
     # seven names are not seven variants: kl twice (one at another pruning depth), hrank missing
     kl5 = _op("prune-filters(criterion=kl,iterations=5)", 0.3, (0, 0.01), (0, 0.01), (0, 0.01))
     twice = full[:2] + [kl5] + full[3:]
@@ -92,3 +93,23 @@ def test_the_verdict_words_follow_the_declared_rules():
     assert "(7 of their 7 variants have run, on 1–3 seed(s) each;" in verdict(
         one_seed + full[:-1] + [_op("prune-filters(adjustment=w-ticket,iterations=7)", 0.4, (0, 0.01), (0, 0.01),
                                     (0, 0.01), seeds=(0,))])
+
+
+def test_the_fourth_paragraph_reads_criteria_against_the_control_and_retrained_networks_against_the_baseline():
+    from benchmark.verdict import verdict
+
+    op = _op("prune-filters(iterations=7)", 0.5, (-0.03, 0.01), (-0.005, 0.004), (-0.04, 0.01))
+    kl = _op("prune-filters(criterion=kl,iterations=7)", 0.4, (-0.02, 0.005), (0, 0.01), (0, 0.01))
+    scratch = _op("prune-filters(adjustment=scratch-b,iterations=7)", 0.45, (0.01, 0.02), (0, 0.01), (0, 0.01))
+    del scratch["deltas_vs_control"]  # a retrained network has no fine-tune control
+    scratch["deltas"]["robustness"] = {"mean": 0.03, "ci95": 0.01}  # (+2, +4) vs the baseline: above zero
+    l1_two = _op("prune-filters(criterion=l1,iterations=7)", 0.4, (0.05, 0.01), (0, 0.01), (0, 0.01), seeds=(0, 1))
+    text = verdict([op, kl, scratch, l1_two])
+    para = next(line for line in text.splitlines() if line.startswith("4. "))
+    assert para == ("4. *Another criterion or adjustment raises robustness* (Tables 2 and 3, at the filters' "
+                    "operating point). **Not decided** at this budget: Robustness Δ adjustment `scratch-b` (45.0% "
+                    "FLOPs removed, seeds 0,1,2) +3.00 ± 1.00 vs the baseline; criterion `kl` (40.0% FLOPs removed, "
+                    "seeds 0,1,2) -2.00 ± 0.50 vs the control. Of these 2 intervals, 1 lie below zero and 1 above.")
+    assert text.index("4. ") < text.index("Untested here")
+    assert "4. " not in verdict([op, l1_two])  # a variant on 2 seeds is not read
+    assert "**Refuted**: Robustness Δ criterion `kl`" in verdict([op, kl])
