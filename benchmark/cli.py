@@ -101,7 +101,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     budget = get_budget(args.budget).with_precision(_precision(args))
     out = Path(args.out)
     board = resolve_board(args.board, out)
-    paths = submit(args.defense, budget, load_cifar10(args.data), board, out, seeds=args.seed,
+    paths = submit(args.defense, budget, lambda: load_cifar10(args.data), board, out, seeds=args.seed,
                    threats=resolve_threats(args.threats) if args.threats else None, name=args.name,
                    progress=not args.no_progress)
     for p in paths:
@@ -127,7 +127,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 1 if failed_entries else 0
     if len(args.entry) > 1:
         raise ValueError("verify re-evaluates one entry at a time; --stored checks several")
-    checks = verify(args.entry[0], load_cifar10(args.data), tolerance=args.tolerance / 100,
+    checks = verify(args.entry[0], lambda: load_cifar10(args.data), tolerance=args.tolerance / 100,
                     progress=not args.no_progress)
     for c in checks:
         print(c)

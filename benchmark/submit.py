@@ -146,7 +146,8 @@ def submit(ref: str, budget, data, board: Path, out: Path, seeds: tuple[int, ...
     """Check the defense ``ref``, train and evaluate it beside the baseline under ``budget`` (runs kept as
     records in ``board/runs/<budget>``, so an interrupted submission resumes), then publish ``board``'s
     entries and LEADERBOARD.md; returns the new entry files. The published board takes only budgets it
-    can publish (a declared precision other than ``auto``, the budget's own name)."""
+    can publish (a declared precision other than ``auto``, the budget's own name). ``data`` may be a loader
+    (called after the defense's checks, so a mistyped defense fails before a dataset download)."""
     from benchmark.budgets import BUDGETS
     from benchmark.entries import entry_filename
     from benchmark.job import RunConfig
@@ -168,6 +169,7 @@ def submit(ref: str, budget, data, board: Path, out: Path, seeds: tuple[int, ...
         if taken.exists():
             raise SubmissionError(f"{name!r} is already on the board ({taken}); pass --name to submit it as another")
     seeds = seeds if seeds is not None else budget.seeds
+    data = data() if callable(data) else data  # a loader: called once the defense has passed its checks
     if not is_published(board):  # the sizes run() will subset the data to
         sizes = (min(budget.n_train or len(data.y_train), len(data.y_train)),
                  min(budget.n_test or len(data.y_test), len(data.y_test)))

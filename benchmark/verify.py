@@ -26,6 +26,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,18 +147,21 @@ def _load(arch: str, path: Path):
     return model.eval()
 
 
-def verify(entry_path: str | Path, data: Cifar10, tolerance: float = TOLERANCE, progress: bool = True) -> list[Check]:
+def verify(entry_path: str | Path, data: Cifar10 | Callable[[], Cifar10], tolerance: float = TOLERANCE,
+           progress: bool = True) -> list[Check]:
     """Re-evaluate the entry's checkpoints (one check per seed and threat, within ``tolerance``), then
-    recompute its derived numbers and its params / FLOPs (one check each, to rounding)."""
+    recompute its derived numbers and its params / FLOPs (one check each, to rounding). ``data`` may be a
+    loader, called once the entry has been read (so a mistyped path fails before a dataset download)."""
     from benchmark.evaluator import EVAL_SEED
 
     entry_path = Path(entry_path)
     entry = load_entry(entry_path)
     b = entry["budget"]
-    if b.get("n_train") or b.get("n_test"):
-        data = data.subset(b.get("n_train"), b.get("n_test"), seed=0)
     if not entry["checkpoints"]:
         raise FileNotFoundError(f"{entry_path}: the entry lists no checkpoints to verify")
+    data = data() if callable(data) else data
+    if b.get("n_train") or b.get("n_test"):
+        data = data.subset(b.get("n_train"), b.get("n_test"), seed=0)
     base_path = entry_path.parent / entry_filename(entry["architecture"], b["name"], BASELINE)
     baseline = load_entry(base_path) if entry["name"] != BASELINE and base_path.is_file() else None
     threats = [specs.build(THREAT_MODELS, t) for t in entry["threats"]]

@@ -516,3 +516,22 @@ def test_a_restored_record_with_multi_field_threat_configs_is_reused_not_re_eval
                          seeds=(3,))
         [job] = plan(more, (50000, 10000), store)
         assert job.threats == ("pgd(eps=0.0625)",)  # only the threat it lacks
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["verify", "nowhere.json"], "nowhere.json: no such entry"),
+    (["submit", "nowhere.py:Defense"], "nowhere.py: no such file"),
+    (["submit", "no-such-defense"], "unknown defense 'no-such-defense'"),
+])
+def test_a_mistyped_entry_or_defense_is_named_before_any_data_is_loaded(argv, message, monkeypatch, capsys,
+                                                                        tmp_path):
+    """Without --data the loader downloads CIFAR-10; a typo must not be reported as a failed download."""
+    import benchmark.data
+
+    def no_data(*a, **k):
+        raise AssertionError("data loaded before the input was checked")
+
+    monkeypatch.setattr(benchmark.data, "load_cifar10", no_data)
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert _one_line_error(capsys).startswith(f"defense-bench: error: {message}")
