@@ -78,6 +78,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         records = [Path(r) for r in args.records] if args.records else record_dirs(Path(args.board))
         if not records:
             raise FileNotFoundError(f"no run records under {Path(args.board)}/{{{','.join(RECORD_FOLDERS)}}}")
+        for r in records:
+            if not r.is_dir() or not any(r.glob("*.json")):
+                why = "no run records (*.json) in it" if r.is_dir() else "no such folder"
+                raise FileNotFoundError(f"--records {r}: {why}")
         md = Path(args.board) / "LEADERBOARD.md"
         paths = publish(records, Path(args.board) / "entries", md)
         print(md.read_text())

@@ -22,6 +22,23 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _number(kind: type, least: float, strict: bool) -> Callable[[str], int | float]:
+    """An argparse type: ``kind`` (int or float) above ``least`` (``strict``) or at least ``least``."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if v < least or (strict and v == least) or v != v:
+            raise argparse.ArgumentTypeError(f"expected a number {'>' if strict else '≥'} {least:g}, got {text!r}")
+        return v
+    return parse
+
+
+POSITIVE_INT, POSITIVE, NON_NEGATIVE = _number(int, 0, True), _number(float, 0, True), _number(float, 0, False)
+
+
 def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> argparse.ArgumentParser:
     """The argument parser; ``commands`` maps each sub-command to its function (``benchmark.cli``)."""
     p = argparse.ArgumentParser(prog="defense-bench", description=__doc__)
@@ -50,8 +67,8 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> ar
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="run jobs in this process (default) or as Ray tasks")
     r.add_argument("--address", default=None, help="Ray cluster to join (e.g. auto); default: start a local one")
-    r.add_argument("--cpus-per-job", type=float, default=1, help="Ray: CPUs per job (default 1)")
-    r.add_argument("--gpus-per-job", type=float, default=0, help="Ray: GPUs per job (default 0)")
+    r.add_argument("--cpus-per-job", type=POSITIVE, default=1, help="Ray: CPUs per job (default 1)")
+    r.add_argument("--gpus-per-job", type=NON_NEGATIVE, default=0, help="Ray: GPUs per job (default 0)")
     r.set_defaults(func=commands["run"])
 
     lb = sub.add_parser("leaderboard", help="re-render OUT/LEADERBOARD.md from the results store, or --publish "
@@ -87,7 +104,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> ar
     vf.add_argument("--stored", action="store_true",
                     help="no evaluation: rebuild each entry from its run records and compare every field (seconds)")
     vf.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
-    vf.add_argument("--tolerance", type=float, default=0.2, help="allowed difference in points (default 0.2)")
+    vf.add_argument("--tolerance", type=NON_NEGATIVE, default=0.2, help="allowed difference in points (default 0.2)")
     vf.add_argument("--no-progress", action="store_true")
     vf.set_defaults(func=commands["verify"])
 
@@ -97,7 +114,8 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> ar
     ev.add_argument("--checkpoint", default=None, help="weights: a state dict or a defense-bench checkpoint "
                                                        "(read with weights_only=True)")
     ev.add_argument("--threats", default="paper", help="suites and threat specs, comma-separated (default: paper)")
-    ev.add_argument("--n", type=int, default=None, help="first N images of the seeded test permutation (default: all)")
+    ev.add_argument("--n", type=POSITIVE_INT, default=None,
+                    help="first N images of the seeded test permutation (default: all)")
     ev.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")
     ev.add_argument("--no-progress", action="store_true")
@@ -112,13 +130,14 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> ar
     sz.add_argument("--recipe", default=None, help="a stylizer recipe by name (overrides --budget)")
     sz.add_argument("--grid", default=None, help="write a PNG grid: content / style / α=1 / α=0.5 / reconstruction")
     sz.add_argument("--judge", default=None, help="a classifier checkpoint: its accuracy on stylized images")
-    sz.add_argument("--n-images", type=int, default=2000, help="test images for the measurements (default 2000)")
+    sz.add_argument("--n-images", type=POSITIVE_INT, default=2000,
+                    help="test images for the measurements (default 2000)")
     sz.add_argument("--no-progress", action="store_true")
     sz.set_defaults(func=commands["stylize"])
 
     pf = sub.add_parser("perf", help="training throughput vs a conventional PIL + DataLoader pipeline")
     pf.add_argument("--data", default=None, help=f"CIFAR-10 .npz (default: ${ENV_VAR}, else torchvision)")
-    pf.add_argument("--steps", type=int, default=30, help="timed steps per pipeline (default: 30)")
+    pf.add_argument("--steps", type=POSITIVE_INT, default=30, help="timed steps per pipeline (default: 30)")
     pf.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     pf.set_defaults(func=commands["perf"])
     return p

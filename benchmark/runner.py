@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,16 @@ def hold(out: Path):
         f.close()
 
 
+def _check_writable(folder: Path) -> None:
+    """Refuse a records folder that cannot be written before training, not after it (the run would be lost)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"--records {folder}: cannot write there ({e.strerror or e})") from None
+
+
 def run(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None = None,
         executor: Executor | None = None) -> Path:
     """Run the grid of ``cfg`` and write ``cfg.out/LEADERBOARD.md``; returns its path."""
@@ -135,6 +146,8 @@ def run_grid(cfg: RunConfig, data: Cifar10 | None = None, data_path: str | None 
 def _run_grid(cfg: RunConfig, data: Cifar10 | None, data_path: str | None, executor: Executor | None) -> GridResult:
     t0 = time.perf_counter()
     b = cfg.budget
+    if cfg.records:
+        _check_writable(cfg.records)
     data = data or load_cifar10(data_path)
     if b.n_train or b.n_test:
         data = data.subset(b.n_train, b.n_test, seed=0)

@@ -535,3 +535,35 @@ def test_a_mistyped_entry_or_defense_is_named_before_any_data_is_loaded(argv, me
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert _one_line_error(capsys).startswith(f"defense-bench: error: {message}")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["stylize", "--n-images", "-3"], "argument --n-images: expected a number > 0, got '-3'"),
+    (["evaluate", "resnet20", "--n", "0"], "argument --n: expected a number > 0, got '0'"),
+    (["verify", "x.json", "--tolerance", "nan"], "argument --tolerance: expected a number ≥ 0, got 'nan'"),
+    (["run", "--cpus-per-job", "0"], "argument --cpus-per-job: expected a number > 0, got '0'"),
+    (["run", "--gpus-per-job", "-1"], "argument --gpus-per-job: expected a number ≥ 0, got '-1'"),
+    (["perf", "--steps", "2.5"], "argument --steps: expected an integer, got '2.5'"),
+])
+def test_counts_and_tolerances_out_of_range_are_refused_by_the_parser(argv, message, capsys):
+    assert pytest.raises(SystemExit, main, argv).value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_records_folder_that_cannot_be_written_is_refused_before_any_training(tmp_path, capsys, monkeypatch):
+    import benchmark.runner
+
+    monkeypatch.setattr(benchmark.runner, "load_cifar10", lambda *a: pytest.fail("training set loaded"))
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    assert main(["run", "--budget", "smoke", "--records", str(blocked / "rec"), "--out", str(tmp_path / "o")]) == 2
+    assert _one_line_error(capsys).startswith(f"defense-bench: error: --records {blocked / 'rec'}: cannot write there")
+    assert not (tmp_path / "o").exists()
+
+
+def test_publishing_from_a_missing_or_empty_records_folder_is_refused_and_writes_no_board(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for rec, why in [(tmp_path / "nowhere", "no such folder"), (tmp_path / "empty", "no run records (*.json) in it")]:
+        assert main(["leaderboard", "--publish", "--records", str(rec), "--board", str(tmp_path / "b")]) == 2
+        assert _one_line_error(capsys) == f"defense-bench: error: --records {rec}: {why}"
+    assert not (tmp_path / "b").exists()
