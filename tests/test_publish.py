@@ -324,6 +324,42 @@ def test_verify_reads_derived_numbers_from_the_stored_outcomes_and_catches_an_ed
     assert "FAIL  stored outcomes of seed 0 fgsm" in failed
 
 
+def test_verify_re_evaluates_each_seed_on_its_own_threats_and_reads_the_baselines_stored_outcomes(
+        cifar, tiny8, tmp_path, monkeypatch):
+    """A threat that holds fewer seeds than its entry (a suite still being run on the others) is re-evaluated on
+    those seeds only (it raised KeyError: '1'), and the baseline's per-image outcomes that the deltas need come from
+    its run records: its checkpoint is evaluated only where a record lacks them, and only on those threats."""
+    import benchmark.verify as V
+    from benchmark.runner import RunConfig, run
+
+    records = tmp_path / "board" / "runs" / "smoke"
+    for threats, seeds in ((("clean",), (0, 1)), (("clean", "fgsm"), (0,))):
+        run(RunConfig(budget=tiny8, defenses=("baseline", "cutout"), threats=threats, out=tmp_path / "w",
+                      seeds=seeds, progress=False, records=records), data=cifar)
+    paths = publish([records], tmp_path / "board" / "entries", tmp_path / "board" / "LEADERBOARD.md")
+    path = next(p for p in paths if "cutout" in p.name)
+    real, calls = V.evaluate, []
+
+    def spy(model, threats, *a, **k):
+        calls.append([t.label for t in threats])
+        return real(model, threats, *a, **k)
+
+    monkeypatch.setattr(V, "evaluate", spy)
+    checks = verify(path, cifar, progress=False)
+    assert all(c.ok for c in checks), [str(c) for c in checks if not c.ok]
+    assert [(c.seed, c.threat) for c in checks if c.seed is not None] == [(0, "clean"), (0, "fgsm"), (1, "clean")]
+    assert calls == [["clean", "fgsm"], ["clean"]]  # the cutout's two checkpoints, none of the baseline's
+    (rec,) = records.glob("*-s1-baseline.json")
+    r = json.loads(rec.read_text())
+    for result in r["results"]:
+        del result["correct"]
+    rec.write_text(json.dumps(r))
+    calls.clear()
+    checks = verify(path, cifar, progress=False)
+    assert all(c.ok for c in checks), [str(c) for c in checks if not c.ok]
+    assert calls == [["clean", "fgsm"], ["clean"], ["clean"]]  # seed 1's baseline, on the one threat with a delta
+
+
 def test_model_checks_reject_bad_outputs():
     class Shape(nn.Module):
         def forward(self, x):
