@@ -205,8 +205,8 @@ def verify(entry_path: str | Path, data: Cifar10 | Callable[[], Cifar10], tolera
             for t in with_delta:
                 if len(stored.get(t.label, ())) == entry["threats"][t.label]["n"]:
                     outcomes[(BASELINE, int(seed), t.label)] = stored[t.label]
-            run(BASELINE, baseline["architecture"], seed, path,
-                [t for t in with_delta if (BASELINE, int(seed), t.label) not in outcomes])
+            if missing := [t for t in with_delta if (BASELINE, int(seed), t.label) not in outcomes]:
+                run(BASELINE, baseline["architecture"], seed, path, missing)
     checks += derived_checks(entry, baseline, lambda d, s, t: outcomes.get((d, s, t)),
                              {t: len(v) for (d, _, t), v in outcomes.items() if d == entry["name"]})
     parent = build_model(entry["architecture"])
