@@ -5,23 +5,19 @@ what the entry — and so LEADERBOARD.md — shows.
 Derived numbers are recomputed from the per-image outcomes the run record beside each checkpoint stores
 (the evidence the entry was built from), so they must agree to rounding, and each stored outcome set must give
 exactly the entry's per-seed accuracy; the re-evaluation then checks that evidence against the checkpoint
-within the tolerance (another device or thread count flips a handful of FGSM decisions). Without a record
-beside a checkpoint, the re-evaluated outcomes stand in for the stored ones.
+within the tolerance, and says how many decisions differ and where the record was made (another device or thread
+count flips a handful). Without a record beside a checkpoint, the re-evaluated outcomes stand in for the stored ones.
 
-Not recomputed: the masking flag (it needs the diagnostic threats, which entries do not keep) and the
-compute facts (wall-clock times of another machine).
-
-:func:`stored_checks` is the fast half, with no evaluation: it rebuilds the entry from the run records beside its
-checkpoints (and the baseline's and control's) and compares every field — accuracies, intervals, deltas, masking
-cell, compute facts, hashes, checkpoint paths (taken from the records' own files, so an edited path fails) —
-and checks each record's accuracies against the per-image outcomes it stores. An
-edited number in an entry, or in a record's accuracy, fails it; an edit of the stored outcomes themselves is
-caught only by the re-evaluation of :func:`verify`.
+Not recomputed: the masking flag (it needs the diagnostic threats, which entries do not keep) and the compute
+facts (wall-clock times of another machine). :func:`stored_checks` is the fast half, with no evaluation: it
+rebuilds the entry from the run records beside its checkpoints (and the baseline's and control's), compares every
+field — accuracies, intervals, deltas, masking cell, compute facts, hashes, checkpoint paths (from the records' own
+files, so an edited path fails) — and checks each record's accuracies against its stored per-image outcomes. An
+edited number in an entry or a record fails it; an edited set of stored outcomes needs :func:`verify`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
@@ -32,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from benchmark import checkpoint, specs
 from benchmark.data import Cifar10
@@ -39,6 +36,7 @@ from benchmark.entries import BASELINE, deltas, entry_filename, load_entry, thre
 from benchmark.evaluator import evaluate
 from benchmark.models import build_model, conform_to_state_dict, count_flops, count_params
 from benchmark.registry import THREAT_MODELS
+from benchmark.run_record_outcomes import made_on, record_bits, stored_outcomes
 
 TOLERANCE = 0.002  # 0.2 points: evaluation is deterministic on the same thread count; other counts may
 # reduce in a different order and flip a handful of the 10,000 FGSM decisions
@@ -54,6 +52,7 @@ class Check:
     measured: Any
     ok: bool
     seed: int | None = None
+    note: str = ""  # a per-seed check: how many decisions differ from the record's, and where it was made
 
     @property
     def threat(self) -> str:  # the per-seed checks name a threat
@@ -64,14 +63,13 @@ class Check:
         if self.seed is not None:
             return (f"{verdict}  seed {self.seed}  {self.what:<16s} entry {100 * self.expected:6.2f}  "
                     f"measured {100 * self.measured:6.2f}  "
-                    f"Δ {round(100 * (self.measured - self.expected), 2) + 0.0:+.2f}")
+                    f"Δ {round(100 * (self.measured - self.expected), 2) + 0.0:+.2f}"
+                    + (f"  ({self.note})" if self.note else ""))
         return f"{verdict}  {self.what}: entry {_show(self.expected)}, recomputed {_show(self.measured)}"
 
 
 def _show(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return "missing" if v is None else str(v)
+    return f"{v:.6g}" if isinstance(v, float) else "missing" if v is None else str(v)
 
 
 def _same(a: Any, b: Any, tol: float) -> bool:
@@ -117,26 +115,16 @@ def derived_checks(entry: dict, baseline: dict | None, correct=None, n: dict[str
            for t, th in e["threats"].items() for s, v in th["per_seed"].items()}
     threats = list(entry["threats"])
     seeds = sorted(set(entry["seeds"]) & set(baseline["seeds"]))
-    stated = {d["method"] for d in (entry["deltas"] or {}).values()}
-    method = "t" if any(m.startswith("paired t") for m in stated) else "seeds+images"  # as the entry states
+    method = "t" if _paired_t_board(entry) else "seeds+images"  # as the entry states
     recomputed = deltas(acc, correct or (lambda *_: None), entry["name"], threats, seeds, method) if seeds else None
     return checks + compare("deltas", entry["deltas"], recomputed, ("mean", "ci95", "excludes_zero", "method"))
 
 
-def stored_outcomes(ckpt: Path) -> dict[str, np.ndarray]:
-    """Threat → the per-image outcomes (bool) that the run record beside checkpoint ``ckpt`` stores; {} when
-    there is no readable record. Only JSON is read: nothing in a record is executed."""
-    try:
-        rec = json.loads(ckpt.with_suffix(".json").read_text())
-        return {r["threat"]: _bits(r) for r in rec.get("results", []) if r.get("correct") and r.get("n")}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
-def _bits(result: dict) -> np.ndarray:
-    """The per-image outcomes (bool) of one result of a run record: base64 of the packed bits."""
-    packed = np.frombuffer(base64.b64decode(result["correct"]), dtype=np.uint8)
-    return np.unpackbits(packed)[: result["n"]].astype(bool)
+def _paired_t_board(entry: dict) -> bool:
+    """Deltas all by the paired t over seeds (boards published before per-image intervals). An entry's threat
+    without per-image outcomes (CIFAR-10-C's fraction of corruptions survived) falls back to it on its own."""
+    stated = [d["method"] for d in (entry["deltas"] or {}).values()]
+    return bool(stated) and all(m.startswith("paired t") for m in stated)
 
 
 def _load(arch: str, path: Path):
@@ -167,38 +155,43 @@ def verify(entry_path: str | Path, data: Cifar10 | Callable[[], Cifar10], tolera
     threats = [specs.build(THREAT_MODELS, t) for t in entry["threats"]]
     checks: list[Check] = []
     outcomes: dict[tuple[str, int, str], np.ndarray] = {}
-    sizes = []
+    sizes, nonbinary = [], set()
 
     def run(name: str, arch: str, seed: str, path: Path, todo: list):
         model = _load(arch, path)
         res = evaluate(model, todo, data.x_test, data.y_test, seed=EVAL_SEED, progress=progress) if todo else {}
         stored = stored_outcomes(path)
         for t in todo:
-            evaluated = np.asarray(res[t.label].correct, dtype=bool)
-            kept = stored.get(t.label)
+            if res[t.label].correct.dtype != torch.bool:  # not per-image right/wrong: no outcomes, as publish
+                nonbinary.add(t.label)
+                continue
+            evaluated, kept = res[t.label].correct.cpu().numpy(), stored.get(t.label)
             outcomes[(name, int(seed), t.label)] = kept if kept is not None and len(kept) == len(evaluated) \
                 else evaluated
             if name == entry["name"] and kept is not None:
                 want = entry["threats"][t.label]["per_seed"][seed]
                 checks.append(Check(f"stored outcomes of seed {seed} {t.label}", want, float(kept.mean()),
                                     _same(want, float(kept.mean()), 1e-6)))
-        return model, res
+        return model, res, stored
 
     for seed, rel in sorted(entry["checkpoints"].items()):
         # a threat may hold fewer seeds than its entry (a suite still being run on the others): each seed is
         # re-evaluated on the threats the entry holds for it
         held = [t for t in threats if seed in entry["threats"][t.label]["per_seed"]]
-        model, res = run(entry["name"], entry["architecture"], seed, entry_path.parent / rel, held)
+        model, res, stored = run(entry["name"], entry["architecture"], seed, entry_path.parent / rel, held)
+        made = made_on(entry_path.parent / rel)
         sizes.append((count_params(model), count_flops(model)))
         for t in held:
             want = entry["threats"][t.label]["per_seed"][seed]
-            got = res[t.label].accuracy
-            checks.append(Check(t.label, want, got, abs(got - want) <= tolerance, int(seed)))
-    methods = {d["method"] for d in (entry["deltas"] or {}).values()}
-    if baseline is not None and entry["deltas"] and not any(m.startswith("paired t") for m in methods):
+            got, kept = res[t.label].accuracy, stored.get(t.label)
+            new = res[t.label].correct.cpu().numpy()
+            note = "" if kept is None or len(kept) != len(new) else (f"{int((kept != new).sum())} of {len(new)} "
+                                                                     f"decisions differ from the record's{made}")
+            checks.append(Check(t.label, want, got, abs(got - want) <= tolerance, int(seed), note))
+    if baseline is not None and entry["deltas"] and not _paired_t_board(entry):
         # The deltas' intervals use the baseline's per-image outcomes of the threats with a delta. Its run records
         # store them (its own `verify` checks them against its checkpoints): only those they lack are re-evaluated.
-        with_delta = [t for t in threats if t.label in entry["deltas"]]
+        with_delta = [t for t in threats if t.label in entry["deltas"] and t.label not in nonbinary]
         for seed in sorted(set(map(str, entry["seeds"])) & set(baseline["checkpoints"])):
             path = base_path.parent / baseline["checkpoints"][seed]
             stored = stored_outcomes(path)
@@ -230,7 +223,7 @@ def _record_checks(rec: dict, name: str) -> list[Check]:
     out = []
     for r in rec.get("results", []):
         if r.get("correct") and r.get("n"):
-            bits = _bits(r)
+            bits = record_bits(r)
             out.append(Check(f"record {name} {r['threat']}: accuracy vs its per-image outcomes", r["accuracy"],
                              float(bits.mean()), _same(r["accuracy"], float(bits.mean()), 1e-6)))
     return out

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 
 import numpy as np
 import pytest
@@ -314,6 +315,9 @@ def test_verify_reads_derived_numbers_from_the_stored_outcomes_and_catches_an_ed
     checks = verify(path, cifar, progress=False, tolerance=0.01)  # one image of 256 is 0.39 points
     assert all(c.ok for c in checks), [str(c) for c in checks if not c.ok]
     assert sum(str(c).startswith("PASS  stored outcomes of seed 0") for c in checks) == 2  # clean and fgsm
+    notes = {c.threat: str(c).split("  (")[-1] for c in checks if c.seed is not None}  # the line says why
+    assert re.fullmatch(r"1 of 256 decisions differ from the record's, made on cpu, \d+ threads\)", notes["fgsm"])
+    assert notes["clean"].startswith("0 of 256 decisions differ from the record's, made on cpu")
     entry = json.loads(path.read_text())
     fgsm = entry["threats"]["fgsm"]
     fgsm["per_seed"]["0"] += 1 / 256  # one image of 256: inside the 1-point tolerance verify is given below
@@ -358,6 +362,44 @@ def test_verify_re_evaluates_each_seed_on_its_own_threats_and_reads_the_baseline
     checks = verify(path, cifar, progress=False)
     assert all(c.ok for c in checks), [str(c) for c in checks if not c.ok]
     assert calls == [["clean", "fgsm"], ["clean"], ["clean"]]  # seed 1's baseline, on the one threat with a delta
+
+
+def test_verify_passes_an_entry_whose_threat_lacks_per_image_outcomes(cifar, tiny8, tmp_path, monkeypatch):
+    """CIFAR-10-C scores each image by the fraction of corruptions it survives: no per-image right/wrong, so its
+    delta alone falls back to the paired t over seeds. verify took that one "paired t" for a board published
+    before per-image intervals and recomputed every delta by the paired t: 36 of the 335 numbers of the
+    published prune-filters operating point FAILed. Here FGSM plays CIFAR-10-C (a float score per image)."""
+    import benchmark.job as J
+    import benchmark.verify as V
+    from benchmark.runner import RunConfig, run
+
+    def graded(real):
+        def evaluate(model, threats, *a, **k):
+            res = real(model, threats, *a, **k)
+            if "fgsm" in res:
+                res["fgsm"] = dataclasses.replace(res["fgsm"], correct=res["fgsm"].correct.float() * 0.5 + 0.25)
+            return res
+        return evaluate
+
+    monkeypatch.setattr(J, "evaluate", graded(J.evaluate))
+    records = tmp_path / "board" / "runs" / "smoke"
+    run(RunConfig(budget=tiny8, defenses=("baseline", "cutout"), threats=("clean", "fgsm"), out=tmp_path / "w",
+                  seeds=(0, 1), progress=False, records=records), data=cifar)
+    paths = publish([records], tmp_path / "board" / "entries", tmp_path / "board" / "LEADERBOARD.md")
+    path = next(p for p in paths if "cutout" in p.name)
+    methods = {t: d["method"] for t, d in json.loads(path.read_text())["deltas"].items()}
+    assert (methods["clean"], methods["fgsm"]) == ("seeds and test images over 2 seeds (variance components)",
+                                                   "paired t over 2 seeds")
+    real, calls = V.evaluate, []
+
+    def spy(model, threats, *a, **k):
+        calls.append([t.label for t in threats])
+        return graded(real)(model, threats, *a, **k)
+
+    monkeypatch.setattr(V, "evaluate", spy)
+    checks = verify(path, cifar, progress=False)
+    assert all(c.ok for c in checks), [str(c) for c in checks if not c.ok]
+    assert calls == [["clean", "fgsm"], ["clean", "fgsm"]]  # the cutout's two checkpoints; the baseline's never
 
 
 def test_model_checks_reject_bad_outputs():
